@@ -1,0 +1,256 @@
+"""Sampled grids: draw the pipeline's random parameters apart from the pixel work, then render them fast.
+
+Parameters are drawn by the very transform objects of `build_pipeline(spec)`, consuming torch's RNG in
+the order their `forward` does, so `torch.manual_seed(seed)` followed by the exported pipeline replays
+the grid. The pixels take a fast path that gives the same picture within rounding: every geometric step
+(flips, crop, resize, centre crop) composes into one source rectangle that is resampled once, from a
+cached pyramid of the image, straight to the output size; the colour jitter then runs on that small
+tile with torchvision's own PIL kernels. Contrast blends towards the mean grey of the image the jitter
+saw, so where the jitter runs before the crop that mean comes from a thumbnail of the whole image.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import weakref
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image, ImageStat
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from .pipeline import build_pipeline
+from .spec import AugSpec
+
+MAX_TILE_SIDE = 1024  # larger outputs (no crop on a big photo) are shown downscaled to this
+_THUMB_SIDE = 256  # where the mean grey for contrast comes from
+_JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
+
+# Torch's global RNG is process-wide: without this lock two requests seeding it at once would
+# interleave their draws and neither grid would be reproducible.
+_rng_lock = threading.Lock()
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="augtune-tiles")
+
+
+@dataclass(frozen=True)
+class Tile:
+    image: Image.Image
+    params: dict[str, Any]
+
+
+@dataclass
+class _Geometry:
+    """The current image as a view of the original: a rectangle, mirrored or not, at some pixel size."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    width: int
+    height: int
+    mirror_x: bool = False
+    mirror_y: bool = False
+    crops: int = 0
+
+    def crop(self, top: int, left: int, height: int, width: int) -> None:
+        sx = (self.x1 - self.x0) / self.width
+        sy = (self.y1 - self.y0) / self.height
+        if self.mirror_x:
+            self.x0, self.x1 = self.x1 - (left + width) * sx, self.x1 - left * sx
+        else:
+            self.x0, self.x1 = self.x0 + left * sx, self.x0 + (left + width) * sx
+        if self.mirror_y:
+            self.y0, self.y1 = self.y1 - (top + height) * sy, self.y1 - top * sy
+        else:
+            self.y0, self.y1 = self.y0 + top * sy, self.y0 + (top + height) * sy
+        self.width, self.height = width, height
+        self.crops += 1
+
+    @property
+    def box(self) -> list[int]:
+        return [round(self.x0), round(self.y0), round(self.x1), round(self.y1)]
+
+
+@dataclass
+class _Plan:
+    """Everything drawn for one tile: what to report and how to render it."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    geometry: _Geometry | None = None
+    output_size: tuple[int, int] = (0, 0)  # (width, height) the pipeline would return
+    jitter: list[tuple[str, float]] = field(default_factory=list)
+    # Colour before any crop: contrast blends towards the whole image's mean grey, not the tile's.
+    contrast_of_whole_image: bool = False
+
+
+class _Source:
+    """A decoded image with its halving pyramid, built once per image object."""
+
+    def __init__(self, image: Image.Image) -> None:
+        self.levels = [image]
+        while min(self.levels[-1].size) >= 64 and max(self.levels[-1].size) > _THUMB_SIDE:
+            self.levels.append(self.levels[-1].reduce(2))
+        self.thumbnail = self.levels[-1]
+
+    def resample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
+        full_w, full_h = self.levels[0].size
+        box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
+        level = self.levels[0]
+        for candidate in self.levels[1:]:
+            factor = full_w / candidate.size[0]
+            # Keep at least twice the output resolution so the result matches a full-size resample.
+            if box_w / factor < 2 * size[0] or box_h / factor < 2 * size[1]:
+                break
+            level = candidate
+        fx, fy = level.size[0] / full_w, level.size[1] / full_h
+        box = (geometry.x0 * fx, geometry.y0 * fy, geometry.x1 * fx, geometry.y1 * fy)
+        if level.size == size and box == (0, 0, *level.size):
+            tile = level.copy()
+        else:
+            tile = level.resize(size, Image.Resampling.BILINEAR, box=box)
+        if geometry.mirror_x:
+            tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        if geometry.mirror_y:
+            tile = tile.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+        return tile
+
+
+# Keyed by id(): PIL images are unhashable. The entry leaves with the image it was built from.
+_sources: dict[int, _Source] = {}
+_sources_lock = threading.Lock()
+
+
+def _source_for(image: Image.Image) -> _Source:
+    key = id(image)
+    with _sources_lock:
+        source = _sources.get(key)
+        if source is None or source.levels[0] is not image:
+            source = _sources[key] = _Source(image)
+            weakref.finalize(image, _sources.pop, key, None)
+        return source
+
+
+def sample_grid(
+    image: Image.Image,
+    spec: AugSpec,
+    n: int | None = None,
+    seed: int | None = None,
+    max_side: int = MAX_TILE_SIDE,
+) -> list[Tile]:
+    """`n` samples of `build_pipeline(spec)` on `image`, as after `torch.manual_seed(seed)`.
+
+    `image` must be an RGB PIL image (see `augtune.load_image`). `n` and `seed` default to the spec's.
+    A tile whose pipeline output is larger than `max_side` on its long side is that output downscaled.
+    """
+    n = spec.samples if n is None else n
+    seed = spec.seed if seed is None else seed
+    AugSpec(samples=n, seed=seed)  # the same range checks and messages as the spec's own fields
+    if image.mode != "RGB":
+        raise ValueError(f"sample_grid needs an RGB image, got mode {image.mode}; use augtune.load_image.")
+    source = _source_for(image)
+    plans = sample_plans(image.size, spec, n, seed)
+    return list(_pool.map(lambda plan: _render(source, plan, max_side), plans))
+
+
+def sample_plans(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) -> list[_Plan]:
+    pipeline = build_pipeline(spec)
+    with _rng_lock, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return [_draw(pipeline.transforms, image_size) for _ in range(n)]
+
+
+def sample_params(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) -> list[dict[str, Any]]:
+    """Only the parameters of `n` samples, for many draws without pixel work (the distributions)."""
+    return [plan.params for plan in sample_plans(image_size, spec, n, seed)]
+
+
+def _shape_proxy(width: int, height: int) -> torch.Tensor:
+    # make_params only asks an input for its size; an expanded scalar has any size for free.
+    return torch.empty(1, 1, 1, dtype=torch.uint8).expand(3, height, width)
+
+
+def _draw(transforms: list[Any], image_size: tuple[int, int]) -> _Plan:
+    width, height = image_size
+    geometry = _Geometry(0.0, 0.0, float(width), float(height), width, height)
+    plan = _Plan(geometry=geometry)
+    params = plan.params
+    for transform in transforms:
+        proxy = [_shape_proxy(geometry.width, geometry.height)]
+        if isinstance(transform, (v2.RandomHorizontalFlip, v2.RandomVerticalFlip)):
+            # Mirrors _RandomApplyTransform.forward: one torch.rand(1) decides, then make_params.
+            applied = bool(torch.rand(1) < transform.p)
+            if applied:
+                transform.make_params(proxy)
+            if isinstance(transform, v2.RandomHorizontalFlip):
+                params["hflip"] = applied
+                geometry.mirror_x ^= applied
+            else:
+                params["vflip"] = applied
+                geometry.mirror_y ^= applied
+        elif isinstance(transform, v2.ColorJitter):
+            drawn = transform.make_params(proxy)
+            order = [
+                _JITTER_NAMES[i] for i in drawn["fn_idx"].tolist() if drawn[f"{_JITTER_NAMES[i]}_factor"] is not None
+            ]
+            for name in _JITTER_NAMES:
+                if drawn[f"{name}_factor"] is not None:
+                    params[name] = float(drawn[f"{name}_factor"])
+            params["jitter_order"] = order
+            plan.jitter = [(name, params[name]) for name in order]
+            plan.contrast_of_whole_image = geometry.crops == 0 and "contrast" in order
+        elif isinstance(transform, v2.RandomResizedCrop):
+            drawn = transform.make_params(proxy)
+            area = geometry.width * geometry.height
+            top, left, h, w = (int(drawn[key]) for key in ("top", "left", "height", "width"))
+            params["crop"] = {"top": top, "left": left, "height": h, "width": w}
+            params["crop_scale"] = h * w / area
+            params["crop_ratio"] = w / h
+            geometry.crop(top, left, h, w)
+            geometry.width, geometry.height = transform.size[1], transform.size[0]
+            params["crop_box"] = geometry.box
+        elif isinstance(transform, v2.Resize):
+            new_h, new_w = F._geometry._compute_resized_output_size(
+                (geometry.height, geometry.width), size=list(transform.size)
+            )
+            geometry.width, geometry.height = new_w, new_h
+            params["resize"] = [new_h, new_w]
+        elif isinstance(transform, v2.CenterCrop):
+            crop_h, crop_w = transform.size
+            top = int(round((geometry.height - crop_h) / 2.0))
+            left = int(round((geometry.width - crop_w) / 2.0))
+            geometry.crop(top, left, crop_h, crop_w)
+            params["crop_box"] = geometry.box
+        elif not isinstance(transform, v2.Identity):
+            raise TypeError(f"sample_grid cannot replay {type(transform).__name__}")
+    plan.output_size = (geometry.width, geometry.height)
+    return plan
+
+
+def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
+    width, height = plan.output_size
+    scale = min(1.0, max_side / max(width, height))
+    size = (max(1, math.floor(width * scale + 0.5)), max(1, math.floor(height * scale + 0.5)))
+    tile = source.resample(plan.geometry, size)
+    whole = source.thumbnail if plan.contrast_of_whole_image else None
+    for name, factor in plan.jitter:
+        if name == "contrast" and whole is not None:
+            grey = int(ImageStat.Stat(whole.convert("L")).mean[0] + 0.5)
+            tile = Image.blend(Image.new("RGB", tile.size, (grey,) * 3), tile, factor)
+            whole = None  # later steps do not need the whole image any more
+            continue
+        tile = _JITTER_KERNELS[name](tile, factor)
+        if whole is not None:
+            whole = _JITTER_KERNELS[name](whole, factor)
+    return Tile(image=tile, params=plan.params)
+
+
+_JITTER_KERNELS = {
+    "brightness": F.adjust_brightness,
+    "contrast": F.adjust_contrast,
+    "saturation": F.adjust_saturation,
+    "hue": F.adjust_hue,
+}

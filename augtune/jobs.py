@@ -1,0 +1,512 @@
+"""Training runs in the background of a shared server: a FIFO queue, worker processes, snapshots for the UI.
+
+A whole class shares one server (and often one GPU), so the server owns every run. Each run is a job
+with an unguessable id and an owner token; only the token's holder can see or cancel it, and holding
+the token is all it takes to get a run back after closing the browser tab. At most `max_jobs` train
+at once (`AUGTUNE_MAX_JOBS`, default 1: one training per GPU), the rest wait in order and can see
+their place in the line.
+
+Each run trains in its own *spawned* process: a thread would starve the web server of the GIL and
+share torch's global random state with the Explore tab, and a forked child would inherit the server's
+threads and locks. The worker sends the engine's events back over a queue; cancelling sets an event
+that the engine polls at every batch, and a worker that does not stop within `CANCEL_GRACE_S` is
+killed. Finished runs and their files are deleted `AUGTUNE_RUN_TTL_S` seconds (default 2 h) after
+they end.
+
+Settings (environment):
+    AUGTUNE_MAX_JOBS      runs training at the same time (default 1)
+    AUGTUNE_MAX_QUEUED    runs allowed to wait; more are refused politely (default 100)
+    AUGTUNE_RUN_TTL_S     seconds a finished run and its files are kept (default 7200)
+    AUGTUNE_MAX_RUN_S     a run still training after this many seconds is stopped (default 3600)
+    AUGTUNE_RUNS_DIR      where runs write their files (default <system temp>/augtune-runs)
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import copy
+import multiprocessing
+import os
+import queue
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+import weakref
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CANCEL_GRACE_S = 15.0
+# How often a running job's monitor wakes up when its worker is silent (data preparation, slow batches).
+POLL_S = 0.25
+
+QUEUED, RUNNING, CANCELLING, DONE, FAILED, CANCELLED = "queued", "running", "cancelling", "done", "failed", "cancelled"
+FINISHED = frozenset({DONE, FAILED, CANCELLED})
+
+
+class JobError(ValueError):
+    """A request the manager refuses; str(error) is one sentence for the user."""
+
+
+NOT_FOUND = "This run does not exist any more, or it belongs to someone else."
+
+
+def _env_number(name: str, default: float, kind=int):
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a number, got {raw!r}.") from None
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {raw!r}.")
+    return value
+
+
+def new_owner_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+@dataclass
+class Job:
+    id: str
+    owner: str
+    group: str
+    config: Any  # augtune.train.TrainConfig
+    run_dir: Path
+    created: float = field(default_factory=time.time)
+    status: str = QUEUED
+    started: float | None = None
+    finished: float | None = None
+    message: str = ""
+    error: str = ""
+    rows: list[dict] = field(default_factory=list)
+    log_lines: list[str] = field(default_factory=list)
+    progress: dict = field(default_factory=dict)
+    data: dict | None = None
+    device: dict | None = None
+    result: dict | None = None
+    version: int = 0  # bumped on every change, so a poller can tell cheaply whether to redraw
+    process: Any = None
+    events: Any = None
+    stop: Any = None
+    stop_deadline: float | None = None
+    stop_reason: str = ""
+
+
+class JobManager:
+    """Owns every training run of one server. Thread-safe; snapshots are plain dicts."""
+
+    def __init__(
+        self,
+        runs_dir: str | Path | None = None,
+        max_jobs: int | None = None,
+        max_queued: int | None = None,
+        ttl_s: float | None = None,
+        max_run_s: float | None = None,
+    ) -> None:
+        self.runs_dir = Path(
+            runs_dir or os.environ.get("AUGTUNE_RUNS_DIR") or Path(tempfile.gettempdir()) / "augtune-runs"
+        )
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.max_jobs = max_jobs or _env_number("AUGTUNE_MAX_JOBS", 1)
+        self.max_queued = max_queued or _env_number("AUGTUNE_MAX_QUEUED", 100)
+        self.ttl_s = ttl_s or _env_number("AUGTUNE_RUN_TTL_S", 7200.0, float)
+        self.max_run_s = max_run_s or _env_number("AUGTUNE_MAX_RUN_S", 3600.0, float)
+        self._context = multiprocessing.get_context("spawn")
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._waiting: deque[str] = deque()
+        self._closed = threading.Event()
+        self._janitor = threading.Thread(target=self._clean_periodically, name="augtune-jobs-janitor", daemon=True)
+        self._janitor.start()
+        # Workers are not daemonic (the engine may start DataLoader workers), so stop them ourselves.
+        atexit.register(_close_if_alive, weakref.ref(self))
+
+    # ----- submitting -----------------------------------------------------------------------------
+    def submit(self, config, owner: str) -> str:
+        """Queue one run; returns its job id."""
+        return self.submit_group([config], owner)[0]
+
+    def submit_group(self, configs: list, owner: str) -> list[str]:
+        """Queue several runs together (a comparison set: one plot); returns their job ids in order.
+
+        An owner gets one set at a time: a student pressing Start twice must not take two places in
+        the class's queue.
+        """
+        if not configs:
+            raise JobError("Choose at least one run to start.")
+        if not isinstance(owner, str) or len(owner) < 16:
+            raise JobError("This browser has no valid session token; reload the page.")
+        with self._lock:
+            if self._closed.is_set():
+                raise JobError("The server is shutting down; try again in a minute.")
+            if any(job.owner == owner and job.status not in FINISHED for job in self._jobs.values()):
+                raise JobError("You already have a run in progress; wait for it to finish or cancel it first.")
+            if len(self._waiting) + len(configs) > self.max_queued:
+                raise JobError(f"The training queue is full ({self.max_queued} runs waiting); try again in a few minutes.")
+            group = secrets.token_urlsafe(12)
+            ids = []
+            for config in configs:
+                job_id = secrets.token_urlsafe(16)
+                run_dir = self.runs_dir / job_id
+                run_dir.mkdir(parents=True)
+                self._jobs[job_id] = Job(id=job_id, owner=owner, group=group, config=config, run_dir=run_dir)
+                self._waiting.append(job_id)
+                ids.append(job_id)
+            self._start_waiting()
+        return ids
+
+    # ----- reading ----------------------------------------------------------------------------------
+    def status(self, job_id: str, owner: str) -> dict:
+        """A snapshot of one run as plain data (JSON-able); JobError if the owner does not hold it."""
+        with self._lock:
+            return self._snapshot(self._owned(job_id, owner))
+
+    def jobs_of(self, owner: str) -> list[dict]:
+        """Every run this owner still has, oldest first (to get runs back with only the token)."""
+        with self._lock:
+            owned = [job for job in self._jobs.values() if _same(job.owner, owner)]
+            return [self._snapshot(job) for job in sorted(owned, key=lambda job: job.created)]
+
+    def running_count(self) -> int:
+        with self._lock:
+            return self._running_count()
+
+    def queued_count(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    # ----- cancelling -------------------------------------------------------------------------------
+    def cancel(self, job_id: str, owner: str) -> dict:
+        """Cancel a queued run at once, or ask a running one to stop at its next batch."""
+        with self._lock:
+            job = self._owned(job_id, owner)
+            self._cancel(job, "")
+            return self._snapshot(job)
+
+    def cancel_group(self, job_ids: list[str], owner: str) -> list[dict]:
+        with self._lock:
+            jobs = [self._owned(job_id, owner) for job_id in job_ids]
+            for job in jobs:
+                self._cancel(job, "")
+            return [self._snapshot(job) for job in jobs]
+
+    def _cancel(self, job: Job, reason: str) -> None:
+        if job.status == QUEUED:
+            self._waiting.remove(job.id)
+            self._finish(job, CANCELLED, reason)
+        elif job.status == RUNNING:
+            job.status = CANCELLING
+            job.stop_reason = reason
+            job.stop_deadline = time.monotonic() + CANCEL_GRACE_S
+            job.stop.set()
+            job.version += 1
+
+    # ----- housekeeping -------------------------------------------------------------------------------
+    def cleanup(self, now: float | None = None) -> list[str]:
+        """Delete runs that finished more than ttl_s ago, and leftover run folders of earlier servers.
+
+        Returns the ids of the runs removed."""
+        now = time.time() if now is None else now
+        removed = []
+        with self._lock:
+            for job in list(self._jobs.values()):
+                if job.status in FINISHED and job.finished is not None and now - job.finished > self.ttl_s:
+                    del self._jobs[job.id]
+                    removed.append(job.id)
+            known = set(self._jobs)
+        for job_id in removed:
+            shutil.rmtree(self.runs_dir / job_id, ignore_errors=True)
+        for path in self.runs_dir.iterdir() if self.runs_dir.is_dir() else ():
+            with contextlib.suppress(OSError):
+                if path.name not in known and now - path.stat().st_mtime > self.ttl_s:
+                    shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+                    removed.append(path.name)
+        return removed
+
+    def close(self) -> None:
+        """Stop every run now (server shutdown); queued runs are cancelled, workers killed."""
+        with self._lock:
+            self._closed.set()
+            jobs = list(self._jobs.values())
+            for job in jobs:
+                self._cancel(job, "The server shut down.")
+        for job in jobs:
+            process = job.process
+            if process is not None and process.is_alive():
+                process.join(timeout=2)
+                if process.is_alive():
+                    process.kill()
+                    process.join(timeout=5)
+
+    def _clean_periodically(self) -> None:
+        interval = max(1.0, min(self.ttl_s / 4, 300.0))
+        while not self._closed.wait(interval):
+            try:
+                self.cleanup()
+            except Exception:  # the janitor must outlive a bad folder; the host sees why in the log
+                traceback.print_exc()
+
+    # ----- internals ----------------------------------------------------------------------------------
+    def _owned(self, job_id: Any, owner: Any) -> Job:
+        job = self._jobs.get(job_id) if isinstance(job_id, str) else None
+        # Unknown and foreign runs read the same, so ids cannot be probed.
+        if job is None or not isinstance(owner, str) or not _same(job.owner, owner):
+            raise JobError(NOT_FOUND)
+        return job
+
+    def _snapshot(self, job: Job) -> dict:
+        position = self._waiting.index(job.id) + 1 if job.status == QUEUED else 0
+        files = {}
+        if job.status in FINISHED:
+            for name in ("model.pt", "metrics.csv", "curves.png", "confusion.png", "misclassified.png", "result.json"):
+                path = job.run_dir / name
+                if path.is_file():
+                    files[name] = str(path)
+        return {
+            "id": job.id,
+            "group": job.group,
+            "label": getattr(job.config, "label", "") or "",
+            "config": job.config.to_dict(),
+            "status": job.status,
+            "position": position,
+            "running": self._running_count(),
+            "message": job.message,
+            "error": job.error,
+            "progress": dict(job.progress),
+            "rows": copy.deepcopy(job.rows),
+            "log_lines": list(job.log_lines),
+            "data": copy.deepcopy(job.data),
+            "device": copy.deepcopy(job.device),
+            "result": copy.deepcopy(job.result),
+            "files": files,
+            "created": job.created,
+            "started": job.started,
+            "finished": job.finished,
+            "version": job.version,
+        }
+
+    def _running_count(self) -> int:
+        return sum(job.status in (RUNNING, CANCELLING) for job in self._jobs.values())
+
+    def _start_waiting(self) -> None:
+        while self._waiting and self._running_count() < self.max_jobs and not self._closed.is_set():
+            job = self._jobs[self._waiting.popleft()]
+            try:
+                self._launch(job)
+            except Exception as error:  # e.g. no memory for another process: the run fails, the queue moves on
+                traceback.print_exc()
+                self._finish(job, FAILED, f"The training process could not be started ({_sentence(error)}).")
+
+    def _launch(self, job: Job) -> None:
+        job.events = self._context.Queue()
+        job.stop = self._context.Event()
+        job.process = self._context.Process(
+            target=run_worker,
+            args=(job.config.to_dict(), str(job.run_dir), job.events, job.stop),
+            name=f"augtune-train-{job.id[:8]}",
+        )
+        with _spawning_without_main_script():
+            job.process.start()
+        job.status = RUNNING
+        job.started = time.time()
+        job.message = "Starting the training process..."
+        job.version += 1
+        threading.Thread(target=self._monitor, args=(job,), name=f"augtune-monitor-{job.id[:8]}", daemon=True).start()
+
+    def _monitor(self, job: Job) -> None:
+        """Moves the worker's events into the job until the worker ends (or must be stopped)."""
+        end: dict | None = None
+        while end is None:
+            try:
+                event = job.events.get(timeout=POLL_S)
+            except queue.Empty:
+                event = None
+            except (EOFError, OSError, ValueError):  # the worker died mid-message
+                event = None
+            if event is not None:
+                if event.get("kind") == "end":
+                    end = event
+                    break
+                with self._lock:
+                    self._apply(job, event)
+                continue
+            if not job.process.is_alive():
+                end = self._drain_after_death(job)
+                break
+            with self._lock:
+                if job.status == RUNNING and time.time() - job.started > self.max_run_s:
+                    self._cancel(job, f"The run was stopped after the time limit of {self.max_run_s / 60:g} minutes.")
+                overdue = job.stop_deadline is not None and time.monotonic() > job.stop_deadline
+            if overdue:
+                job.process.kill()
+        job.process.join(timeout=CANCEL_GRACE_S)
+        if job.process.is_alive():
+            job.process.kill()
+            job.process.join(timeout=5)
+        with self._lock:
+            status, error = end["status"], end.get("error", "")
+            if job.status == CANCELLING and status != DONE:
+                status, error = CANCELLED, job.stop_reason
+            self._finish(job, status, error)
+            self._start_waiting()
+        with contextlib.suppress(Exception):
+            job.events.close()
+
+    def _drain_after_death(self, job: Job) -> dict:
+        """The worker is gone; take what it sent before dying, or explain its death."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            try:
+                event = job.events.get(timeout=0.1)
+            except queue.Empty:
+                break
+            except (EOFError, OSError, ValueError):
+                break
+            if event.get("kind") == "end":
+                return event
+            with self._lock:
+                self._apply(job, event)
+        if job.status == CANCELLING:
+            return {"status": CANCELLED}
+        code = job.process.exitcode
+        return {
+            "status": FAILED,
+            "error": f"The training process stopped unexpectedly (exit code {code}); "
+            "the machine may have run out of memory, so try a smaller batch size or image size.",
+        }
+
+    def _apply(self, job: Job, event: dict) -> None:
+        kind = event.get("kind")
+        if kind == "status":
+            job.message = str(event.get("message", ""))
+        elif kind == "data":
+            job.data = event
+        elif kind == "device":
+            job.device = event
+        elif kind == "progress":
+            job.progress = {key: event.get(key) for key in ("epoch", "batch", "batches")}
+        elif kind == "epoch":
+            job.rows.append(dict(event["row"]))
+            job.log_lines.append(str(event.get("log_line", "")))
+        elif kind == "done":
+            job.result = event.get("result")
+        else:
+            return
+        job.version += 1
+
+    def _finish(self, job: Job, status: str, error: str = "") -> None:
+        job.status = status
+        job.error = error or ""
+        job.finished = time.time()
+        job.message = ""
+        job.stop_deadline = None
+        job.version += 1
+
+
+def _same(a: str, b: str) -> bool:
+    return secrets.compare_digest(a.encode(), b.encode())
+
+
+def _sentence(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _close_if_alive(manager_ref) -> None:
+    manager = manager_ref()
+    if manager is not None:
+        manager.close()
+
+
+_SPAWN_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _spawning_without_main_script():
+    """Spawn re-runs the parent's __main__ script in every child, so that functions defined there can be
+    unpickled. app.py builds the whole web UI when imported (seconds and hundreds of MB per run), and our
+    worker needs nothing from it: its target lives in this module. Hide the script while a child starts.
+    """
+    main = sys.modules.get("__main__")
+    if main is None:
+        yield
+        return
+    with _SPAWN_LOCK:
+        saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
+        main.__dict__.pop("__file__", None)
+        main.__spec__ = None
+        try:
+            yield
+        finally:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
+# ----- the worker process -------------------------------------------------------------------------------
+
+
+def run_worker(config: dict, out_dir: str, events, stop) -> None:
+    """Entry point of a training process: train, stream events, end with exactly one "end" event."""
+    _exit_with_parent()
+    events.put({"kind": "end", **_train(config, out_dir, events, stop)})
+    events.close()
+    events.join_thread()
+
+
+def _train(config: dict, out_dir: str, events, stop) -> dict:
+    try:
+        from .train import Cancelled, TrainConfig, TrainError, train
+    except Exception as error:  # noqa: BLE001 - a broken install must still end the run with a sentence
+        traceback.print_exc()
+        return {"status": FAILED, "error": f"The training engine could not be loaded: {_sentence(error)}"}
+    try:
+        _zero_gpu(train)(TrainConfig.from_dict(config), Path(out_dir), on_event=events.put, should_stop=stop.is_set)
+        return {"status": DONE}
+    except Cancelled:
+        return {"status": CANCELLED}
+    except (TrainError, ValueError) as error:  # both speak in sentences meant for the user
+        return {"status": FAILED, "error": _sentence(error)}
+    except BaseException as error:  # noqa: BLE001 - every way a run can end must reach the user
+        if _is_out_of_memory(error):
+            return {"status": FAILED, "error": "Training ran out of memory; try a smaller batch size or image size."}
+        traceback.print_exc()  # for the host's log; the user gets one sentence
+        return {"status": FAILED, "error": f"Training stopped because of an unexpected error: {_sentence(error)}"}
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, MemoryError):
+        return True
+    torch = sys.modules.get("torch")
+    oom = getattr(torch, "OutOfMemoryError", None) if torch is not None else None
+    return oom is not None and isinstance(error, oom)
+
+
+def _exit_with_parent() -> None:
+    """A worker must not outlive its server (a killed server runs no cleanup)."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def wait_for_parent() -> None:
+        parent.join()
+        os._exit(1)
+
+    threading.Thread(target=wait_for_parent, name="augtune-parent-watch", daemon=True).start()
+
+
+def _zero_gpu(function):
+    """On Hugging Face ZeroGPU hardware a GPU is lent only inside `spaces.GPU`; elsewhere it is a no-op."""
+    try:
+        import spaces  # type: ignore[import-not-found]
+    except ImportError:
+        return function
+    return spaces.GPU(duration=600)(function)

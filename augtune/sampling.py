@@ -83,8 +83,8 @@ class _Plan:
     geometry: _Geometry | None = None
     output_size: tuple[int, int] = (0, 0)  # (width, height) the pipeline would return
     jitter: list[tuple[str, float]] = field(default_factory=list)
-    # Colour before any crop: contrast blends towards the whole image's mean grey, not the tile's.
-    contrast_of_whole_image: bool = False
+    # Colour before the crop: it ran on the whole image, at full resolution (see _render).
+    color_before_crop: bool = False
 
 
 class _Source:
@@ -201,7 +201,7 @@ def _draw(transforms: list[Any], image_size: tuple[int, int]) -> _Plan:
                     params[name] = float(drawn[f"{name}_factor"])
             params["jitter_order"] = order
             plan.jitter = [(name, params[name]) for name in order]
-            plan.contrast_of_whole_image = geometry.crops == 0 and "contrast" in order
+            plan.color_before_crop = geometry.crops == 0
         elif isinstance(transform, v2.RandomResizedCrop):
             drawn = transform.make_params(proxy)
             area = geometry.width * geometry.height
@@ -234,18 +234,52 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     width, height = plan.output_size
     scale = min(1.0, max_side / max(width, height))
     size = (max(1, math.floor(width * scale + 0.5)), max(1, math.floor(height * scale + 0.5)))
-    tile = source.resample(plan.geometry, size)
-    whole = source.thumbnail if plan.contrast_of_whole_image else None
-    for name, factor in plan.jitter:
-        if name == "contrast" and whole is not None:
-            grey = int(ImageStat.Stat(whole.convert("L")).mean[0] + 0.5)
-            tile = Image.blend(Image.new("RGB", tile.size, (grey,) * 3), tile, factor)
-            whole = None  # later steps do not need the whole image any more
-            continue
-        tile = _JITTER_KERNELS[name](tile, factor)
-        if whole is not None:
-            whole = _JITTER_KERNELS[name](whole, factor)
+    if not plan.jitter:
+        return Tile(image=source.resample(plan.geometry, size), params=plan.params)
+    if not plan.color_before_crop:
+        return Tile(image=_jitter(source.resample(plan.geometry, size), plan.jitter), params=plan.params)
+    # The pipeline jittered every pixel of the full image and then averaged them down into the tile.
+    # Jitter is not linear (clipping, hue sectors), so jittering after averaging would differ by several
+    # grey levels on textured photos; jittering at up to 3x the tile's resolution keeps within one or two.
+    work = _supersampled_size(plan.geometry, size)
+    grey = _mean_grey_after(source.thumbnail, plan.jitter) if "contrast" in plan.params else None
+    tile = _jitter(source.resample(plan.geometry, work), plan.jitter, grey)
+    if tile.size != size:
+        tile = tile.resize(size, Image.Resampling.BILINEAR)
     return Tile(image=tile, params=plan.params)
+
+
+_SUPERSAMPLE = 3
+_SUPERSAMPLE_MAX_PIXELS = 1_500_000
+
+
+def _supersampled_size(geometry: _Geometry, size: tuple[int, int]) -> tuple[int, int]:
+    box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
+    width = max(1, min(round(box_w), _SUPERSAMPLE * size[0]))
+    height = max(1, min(round(box_h), _SUPERSAMPLE * size[1]))
+    if width * height > _SUPERSAMPLE_MAX_PIXELS:
+        shrink = math.sqrt(_SUPERSAMPLE_MAX_PIXELS / (width * height))
+        width, height = max(size[0], round(width * shrink)), max(size[1], round(height * shrink))
+    return width, height
+
+
+def _mean_grey_after(thumbnail: Image.Image, jitter: list[tuple[str, float]]) -> int:
+    """Mean grey of the whole image as the contrast step saw it: after the jitter steps before it."""
+    for name, factor in jitter:
+        if name == "contrast":
+            break
+        thumbnail = _JITTER_KERNELS[name](thumbnail, factor)
+    return int(ImageStat.Stat(thumbnail.convert("L")).mean[0] + 0.5)
+
+
+def _jitter(tile: Image.Image, jitter: list[tuple[str, float]], grey: int | None = None) -> Image.Image:
+    """torchvision's own PIL colour kernels in the drawn order; contrast towards `grey` when given."""
+    for name, factor in jitter:
+        if name == "contrast" and grey is not None:
+            tile = Image.blend(Image.new("RGB", tile.size, (grey,) * 3), tile, factor)
+        else:
+            tile = _JITTER_KERNELS[name](tile, factor)
+    return tile
 
 
 _JITTER_KERNELS = {

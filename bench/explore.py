@@ -1,0 +1,163 @@
+"""How long a 16-tile grid of the lesson's combined pipeline (output 224) takes, four ways, on two images.
+
+    pip install -r bench/requirements.txt   # albumentations, for the baseline only
+    python bench/explore.py [--repeats 7] [--api]
+
+Prints medians and ratios against augtune.sample_grid, measured in the same run:
+  augtune.sample_grid         our fast path (params drawn by the v2 transforms, pixels from a cached pyramid)
+  lesson: v1 on PIL           the lesson's way: torchvision.transforms v1 Compose on a PIL image, one sample at a time
+  v2 on uint8 tensor          plain torchvision.transforms.v2 on a uint8 CHW tensor, one sample at a time
+  albumentations              HorizontalFlip + ColorJitter + RandomResizedCrop on a uint8 HWC array
+With --api it also starts the app on 127.0.0.1 and times /augment through gradio_client (the time from a slider
+release to a grid, minus the browser's own drawing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import augtune  # noqa: E402
+from augtune import AugSpec  # noqa: E402
+
+TILES = 16
+SPEC = AugSpec(crop_size=224, samples=TILES)
+
+
+def test_images() -> dict[str, Image.Image]:
+    cat = augtune.load_image(ROOT / "assets" / "cat.png")
+    rocket = augtune.load_image(ROOT / "assets" / "rocket.jpg")
+    big = Image.new("RGB", (4032, 3024))
+    big.paste(cat.resize((2016, 3024), Image.Resampling.BICUBIC), (0, 0))
+    big.paste(rocket.resize((2016, 3024), Image.Resampling.BICUBIC), (2016, 0))
+    return {"500x400": cat.resize((500, 400), Image.Resampling.BICUBIC), "4032x3024": big}
+
+
+def ways(image: Image.Image) -> dict[str, callable]:
+    from torchvision import transforms as v1
+    from torchvision.transforms import v2
+
+    lesson = v1.Compose(
+        [
+            v1.RandomHorizontalFlip(),
+            v1.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.5),
+            v1.RandomResizedCrop(224, scale=(0.1, 1), ratio=(0.5, 2)),
+        ]
+    )
+    tensor = torch.from_numpy(np.asarray(image).copy()).permute(2, 0, 1).contiguous()
+    plain_v2 = augtune.build_pipeline(SPEC)
+    result = {
+        "augtune.sample_grid": lambda: augtune.sample_grid(image, SPEC, TILES, 0),
+        "lesson: v1 on PIL": lambda: [lesson(image) for _ in range(TILES)],
+        "v2 on uint8 tensor": lambda: [plain_v2(tensor) for _ in range(TILES)],
+    }
+    try:
+        import albumentations as A
+
+        array = np.asarray(image).copy()
+        albu = A.Compose(
+            [
+                A.HorizontalFlip(p=0.5),
+                A.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.5, p=1.0),
+                A.RandomResizedCrop(size=(224, 224), scale=(0.1, 1), ratio=(0.5, 2), p=1.0),
+            ]
+        )
+        result["albumentations"] = lambda: [albu(image=array)["image"] for _ in range(TILES)]
+    except ImportError:
+        print("albumentations is not installed (pip install -r bench/requirements.txt): skipping that baseline")
+    assert isinstance(v2, object)
+    return result
+
+
+def median_ms(fn, repeats: int, slow_repeats: int) -> float:
+    fn()  # warm-up: first-call costs (imports, the pyramid) are reported separately
+    start = time.perf_counter()
+    fn()
+    once = time.perf_counter() - start
+    runs = repeats if once < 1.0 else slow_repeats
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def first_call_ms(image: Image.Image) -> float:
+    fresh = image.copy()  # a new object: no cached pyramid yet
+    start = time.perf_counter()
+    augtune.sample_grid(fresh, SPEC, TILES, 0)
+    return (time.perf_counter() - start) * 1000
+
+
+def api_latency(repeats: int) -> list[tuple[str, float]]:
+    from gradio_client import Client, handle_file
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_SERVER_PORT": str(port)}
+    server = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                client = Client(url, verbose=False)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+        rows = []
+        for label, name in (("API /augment, cat 451x300", "cat.png"), ("API /augment, rocket 640x427", "rocket.jpg")):
+            image = handle_file(str(ROOT / "assets" / name))
+            times = []
+            for i in range(repeats + 1):
+                start = time.perf_counter()
+                client.predict(image, SPEC.to_json(), TILES, i, api_name="/augment")
+                times.append(time.perf_counter() - start)
+            rows.append((label, statistics.median(times[1:]) * 1000))
+        return rows
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--slow-repeats", type=int, default=3, help="repeats for ways slower than 1 s a grid")
+    parser.add_argument("--api", action="store_true", help="also time /augment through gradio_client")
+    args = parser.parse_args()
+    torch.set_num_threads(os.cpu_count() or 1)
+    print(f"{TILES} tiles, lesson's combined pipeline at 224, torch {torch.__version__}, {os.cpu_count()} cores\n")
+    for name, image in test_images().items():
+        results = {label: median_ms(fn, args.repeats, args.slow_repeats) for label, fn in ways(image).items()}
+        ours = results["augtune.sample_grid"]
+        print(f"image {name}")
+        print(f"  {'way':28s} {'median ms':>10s} {'vs augtune':>11s}")
+        for label, ms in results.items():
+            print(f"  {label:28s} {ms:10.1f} {ms / ours:10.1f}x")
+        print(f"  {'augtune first call (cold)':28s} {first_call_ms(image):10.1f}")
+        print()
+    if args.api:
+        for label, ms in api_latency(args.repeats * 3):
+            print(f"{label:40s} median {ms:7.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,227 @@
+"""sample_grid: determinism, the replay guarantee against the real v2 pipeline, and sampled ranges."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+
+from augtune import PRESETS, AugSpec, build_pipeline, load_image, sample_grid, sample_params
+from tests.conftest import ROOT
+
+
+@pytest.fixture(scope="module")
+def cat() -> Image.Image:
+    return load_image(ROOT / "assets" / "cat.png")
+
+
+@pytest.fixture(scope="module")
+def photo_12mp(cat) -> Image.Image:
+    """A 4032 x 3024 picture (a phone photo's size) with real detail, to exercise the fast path."""
+    rocket = load_image(ROOT / "assets" / "rocket.jpg").resize((2016, 3024), Image.Resampling.BICUBIC)
+    big = Image.new("RGB", (4032, 3024))
+    big.paste(cat.resize((2016, 3024), Image.Resampling.BICUBIC), (0, 0))
+    big.paste(rocket, (2016, 0))
+    return big
+
+
+def replay(image: Image.Image, spec: AugSpec, n: int, seed: int):
+    """What a student gets: build_pipeline(spec) under torch.manual_seed(seed), with the drawn parameters recorded."""
+    pipeline = build_pipeline(spec)
+    records: list[dict] = []
+
+    def record(transform, key):
+        make_params = transform.make_params
+
+        def wrapped(flat_inputs):
+            params = make_params(flat_inputs)
+            records[-1][key] = params
+            return params
+
+        transform.make_params = wrapped
+
+    for transform in pipeline.transforms:
+        key = {
+            v2.RandomHorizontalFlip: "hflip",
+            v2.RandomVerticalFlip: "vflip",
+            v2.ColorJitter: "jitter",
+            v2.RandomResizedCrop: "crop",
+        }.get(type(transform))
+        if key:
+            record(transform, key)
+    torch.manual_seed(seed)
+    outputs = []
+    for _ in range(n):
+        records.append({})
+        outputs.append(pipeline(image))
+    return outputs, records
+
+
+def assert_same_draws(tile_params: dict, record: dict, spec: AugSpec) -> None:
+    if spec.hflip_p:
+        assert tile_params["hflip"] == ("hflip" in record)
+    if spec.vflip_p:
+        assert tile_params["vflip"] == ("vflip" in record)
+    if "jitter" in record:
+        drawn = record["jitter"]
+        for name in ("brightness", "contrast", "saturation", "hue"):
+            factor = drawn[f"{name}_factor"]
+            if factor is None:
+                assert name not in tile_params
+            else:
+                assert tile_params[name] == factor
+        names = ("brightness", "contrast", "saturation", "hue")
+        order = [names[i] for i in drawn["fn_idx"].tolist() if drawn[f"{names[i]}_factor"] is not None]
+        assert tile_params["jitter_order"] == order
+    if "crop" in record:
+        assert tile_params["crop"] == {k: int(record["crop"][k]) for k in ("top", "left", "height", "width")}
+
+
+def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
+    if a.size != b.size:  # a tile larger than max_side is the pipeline's output downscaled
+        b = b.resize(a.size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean())
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("seed", [0, 1234])
+def test_replay_matches_pipeline_on_the_cat(cat, preset, seed):
+    spec = PRESETS[preset]
+    tiles = sample_grid(cat, spec, 6, seed)
+    outputs, records = replay(cat, spec, 6, seed)
+    for tile, output, record in zip(tiles, outputs, records):
+        assert_same_draws(tile.params, record, spec)
+        assert tile.image.size == output.size
+        assert mean_abs_diff(tile.image, output) <= 2.0
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        AugSpec(),
+        AugSpec(order=("color", "crop", "flip"), vflip_p=0.5, crop_size=128),
+        AugSpec(order=("crop", "color", "flip"), brightness=1.5, contrast=2.0, saturation=2.0, hue=0.5),
+        AugSpec(crop_mode="center", resize_size=300, crop_size=256, order=("color", "flip", "crop")),
+        AugSpec(crop_mode="none", hflip_p=0.5, vflip_p=0.5),
+        AugSpec(scale_min=0.01, scale_max=0.02, ratio_min=0.1, ratio_max=10, crop_size=512),
+    ],
+    ids=["combined", "color-crop-flip", "crop-first-strong", "center", "no-crop", "tiny-crops"],
+)
+@pytest.mark.parametrize("image_name", ["coffee.png", "astronaut.png", "rocket.jpg"])
+def test_replay_across_orders_and_images(spec, image_name):
+    image = load_image(ROOT / "assets" / image_name)
+    tiles = sample_grid(image, spec, 5, 99)
+    outputs, records = replay(image, spec, 5, 99)
+    for tile, output, record in zip(tiles, outputs, records):
+        assert_same_draws(tile.params, record, spec)
+        assert mean_abs_diff(tile.image, output) <= 2.0
+
+
+@pytest.mark.parametrize("spec", [AugSpec(crop_size=224), PRESETS["hotdog_test"], PRESETS["color_aug"]])
+def test_replay_holds_on_a_12_megapixel_photo(photo_12mp, spec):
+    """The fast path resamples from a reduced copy; it must still replay the pipeline."""
+    tiles = sample_grid(photo_12mp, spec, 4, 7)
+    outputs, records = replay(photo_12mp, spec, 4, 7)
+    for tile, output, record in zip(tiles, outputs, records):
+        assert_same_draws(tile.params, record, spec)
+        assert max(tile.image.size) <= 1024
+        assert mean_abs_diff(tile.image, output) <= 2.0
+
+
+def test_same_inputs_same_tiles_bit_for_bit(cat):
+    first = sample_grid(cat, AugSpec(), 8, 3)
+    again = sample_grid(cat.copy(), AugSpec(), 8, 3)
+    assert [t.params for t in first] == [t.params for t in again]
+    assert all(a.image.tobytes() == b.image.tobytes() for a, b in zip(first, again))
+    other = sample_grid(cat, AugSpec(), 8, 4)
+    assert [t.params for t in first] != [t.params for t in other]
+
+
+def test_sampling_leaves_the_global_rng_alone(cat):
+    torch.manual_seed(42)
+    expected = torch.rand(3)
+    torch.manual_seed(42)
+    sample_grid(cat, AugSpec(), 4, 0)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_n_and_seed_default_to_the_spec_and_are_checked(cat):
+    spec = AugSpec(samples=3, seed=11)
+    assert [t.params for t in sample_grid(cat, spec)] == [t.params for t in sample_grid(cat, spec, 3, 11)]
+    with pytest.raises(ValueError, match="samples must be between 1 and 64, got 0"):
+        sample_grid(cat, spec, 0, 1)
+    with pytest.raises(ValueError, match="seed"):
+        sample_grid(cat, spec, 2, -5)
+
+
+def test_params_are_plain_python(cat):
+    import json
+
+    for tile in sample_grid(cat, AugSpec(), 4, 0):
+        assert json.loads(json.dumps(tile.params)) == tile.params
+
+
+DRAWS = 2000
+
+
+def test_parameter_ranges_over_many_draws():
+    spec = AugSpec(brightness=0.5, contrast=1.5, saturation=0.25, hue=0.1, hflip_p=0.3, vflip_p=0.8)
+    params = sample_params((500, 400), spec, DRAWS, 0)
+    brightness = [p["brightness"] for p in params]
+    contrast = [p["contrast"] for p in params]
+    assert 0.5 <= min(brightness) < 0.52 and 1.48 < max(brightness) <= 1.5
+    assert abs(statistics.mean(brightness) - 1.0) < 0.03
+    assert 0.0 <= min(contrast) < 0.02 and 2.45 < max(contrast) <= 2.5  # 1 - 1.5 is clipped to 0
+    assert all(0.75 <= p["saturation"] <= 1.25 for p in params)
+    assert all(-0.1 <= p["hue"] <= 0.1 for p in params)
+    for key, p in (("hflip", 0.3), ("vflip", 0.8)):
+        rate = sum(x[key] for x in params) / DRAWS
+        assert abs(rate - p) < 4 * math.sqrt(p * (1 - p) / DRAWS), (key, rate)
+    orders = {tuple(p["jitter_order"]) for p in params}
+    assert len(orders) == 24 and all(sorted(o) == sorted(("brightness", "contrast", "saturation", "hue")) for o in orders)
+
+
+@pytest.mark.parametrize("scale, ratio", [((0.1, 1.0), (0.5, 2.0)), ((0.08, 1.0), (3 / 4, 4 / 3)), ((0.5, 0.6), (1, 1))])
+def test_crop_area_and_ratio_within_bounds(scale, ratio):
+    width, height = 500, 400
+    spec = AugSpec(crop_mode="random", scale_min=scale[0], scale_max=scale[1], ratio_min=ratio[0], ratio_max=ratio[1])
+    for p in sample_params((width, height), spec, DRAWS, 1):
+        crop = p["crop"]
+        area = crop["width"] * crop["height"] / (width * height)
+        # Rounding w and h to whole pixels moves area and ratio a little past the continuous bounds.
+        assert scale[0] * 0.97 <= area <= scale[1] * 1.03 + 1e-9
+        assert ratio[0] * 0.97 <= p["crop_ratio"] <= ratio[1] * 1.03
+        x0, y0, x1, y1 = p["crop_box"]
+        assert 0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height
+        assert (x1 - x0, y1 - y0) == (crop["width"], crop["height"])
+
+
+def test_crop_box_is_in_original_pixels_after_a_flip():
+    spec = AugSpec(hflip_p=1.0, vflip_p=1.0, brightness=0, contrast=0, saturation=0, hue=0)
+    for p in sample_params((500, 400), spec, 50, 2):
+        crop = p["crop"]  # drawn on the flipped image
+        assert p["crop_box"] == [
+            500 - crop["left"] - crop["width"],
+            400 - crop["top"] - crop["height"],
+            500 - crop["left"],
+            400 - crop["top"],
+        ]
+
+
+def test_tile_shows_the_reported_crop(cat):
+    """The tile's pixels come from the box the caption names (no flip, no colour)."""
+    spec = AugSpec(hflip_p=0, brightness=0, contrast=0, saturation=0, hue=0, crop_size=64)
+    for tile in sample_grid(cat, spec, 5, 8):
+        box = tile.params["crop_box"]
+        expected = cat.resize((64, 64), Image.Resampling.BILINEAR, box=box)
+        assert mean_abs_diff(tile.image, expected) < 1.0
+
+
+def test_needs_an_rgb_image(cat):
+    with pytest.raises(ValueError, match="RGB"):
+        sample_grid(cat.convert("L"), AugSpec(), 2, 0)

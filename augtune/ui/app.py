@@ -9,6 +9,11 @@ import gradio as gr
 from . import explore, finetune
 
 MAX_FILE_SIZE = os.environ.get("AUGTUNE_MAX_UPLOAD", "20mb")
+# Every 30 min, delete Gradio's temp files (uploads, gallery tiles) older than 2 h: a lesson's uploads
+# survive the lesson, and a day of classes does not fill the disk.
+DELETE_CACHE = (1800, 7200)
+# Two cores: two grids at once keep both busy; more would only make every student wait longer.
+CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 2))
 
 
 def translations() -> gr.I18n:
@@ -20,10 +25,11 @@ def translations() -> gr.I18n:
 
 
 def build_app() -> gr.Blocks:
-    with gr.Blocks(title="augtune") as demo:
+    with gr.Blocks(title="augtune", delete_cache=DELETE_CACHE) as demo:
         with gr.Tabs():
-            explore.build_explore_tab()
-            finetune.build_finetune_tab()
+            explore_widgets = explore.build_explore_tab(demo)
+            finetune.build_finetune_tab(explore_widgets=explore_widgets)
+    demo.queue(default_concurrency_limit=CONCURRENCY)
     return demo
 
 
@@ -33,6 +39,8 @@ def launch(demo: gr.Blocks, **overrides) -> None:
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
         max_file_size=MAX_FILE_SIZE,
         i18n=translations(),
+        theme=gr.themes.Soft(text_size="lg"),  # read from the back of a classroom
+        css=explore.CSS + getattr(finetune, "CSS", ""),
     )
     settings.update(overrides)
     demo.launch(**settings)

@@ -1,10 +1,739 @@
-"""Explore tab (placeholder until the tab is built)."""
+"""Explore tab: move a control, see what the lesson's augmentation pipeline samples.
+
+The layout lives in `build_explore_tab`; everything it calls is a plain function of widget values that
+can be tested without a browser. Text shown by callbacks (captions, messages) is translated on the
+server: every event sends the page's current locale, read in the browser from a hidden Markdown whose
+value is the i18n key "locale" (so it follows Gradio's own language switch in the footer's Settings).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import html
+import itertools
+import os
+import random
+import re
+import tempfile
+import threading
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
 
 import gradio as gr
+from PIL import Image
 
-STRINGS: dict[str, dict[str, str]] = {"en": {}, "zh-CN": {}}
+import augtune
+from augtune import PRESETS, AugSpec, sample_grid, sample_params, spec_to_code
+from augtune.figures import box_colour, distributions_figure, draw_crop_boxes, figure_to_image
+from augtune.spec import RANGES, STAGES
+
+ASSETS = Path(__file__).resolve().parents[2] / "assets"
+EXAMPLES = [ASSETS / name for name in ("cat.png", "astronaut.png", "coffee.png", "rocket.jpg")]
+DEFAULT_IMAGE = EXAMPLES[0]
+
+FIELDS = [field.name for field in dataclasses.fields(AugSpec)]
+DECODE_MAX_SIDE = 4096  # a 12 MP phone photo is decoded at reduced scale, fast, and still sharp
+TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
+ORIGINAL_MAX_SIDE = 720
+HISTOGRAM_DRAWS = 2000
+ORDERS = [",".join(order) for order in itertools.permutations(STAGES)]
+LOCALE_ELEMENT = "augtune-locale"
+
+_ = gr.I18n()  # only makes translation keys; the tables are merged and passed to launch() by app.py
+
+STRINGS: dict[str, dict[str, str]] = {
+    "en": {
+        "locale": "en",
+        "explore.tab": "Explore augmentation",
+        "explore.intro": (
+            "### See what image augmentation does\n"
+            "Click one of the lesson's pipelines, or move the controls below: every tile is one random "
+            "sample, numbered like its crop box on the original. Sliders apply when released."
+        ),
+        "image.label": "Upload an image",
+        "examples.label": "…or pick an example",
+                "preset.horizontal_flip": "Horizontal flip",
+        "preset.vertical_flip": "Vertical flip",
+        "preset.shape_aug": "shape_aug (crop)",
+        "preset.brightness": "Brightness",
+        "preset.hue": "Hue",
+        "preset.contrast": "Contrast",
+        "preset.color_aug": "color_aug",
+        "preset.combined": "Combined",
+        "preset.hotdog_train": "Hot dog: training",
+        "preset.hotdog_test": "Hot dog: test",
+        "group.flip": "Flip",
+        "group.color": "Colour (ColorJitter)",
+        "group.crop": "Crop and size",
+        "group.sampling": "Order, samples and seed",
+        "hflip_p.label": "Horizontal flip probability",
+        "hflip_p.info": "Chance that a sample is mirrored left-right.",
+        "vflip_p.label": "Vertical flip probability",
+        "vflip_p.info": "Chance that a sample is turned upside down.",
+        "brightness.label": "Brightness",
+        "brightness.info": "Factor drawn uniformly from [1 − b, 1 + b]; 0 = off.",
+        "contrast.label": "Contrast",
+        "contrast.info": "Factor drawn uniformly from [1 − c, 1 + c]; 0 = off.",
+        "saturation.label": "Saturation",
+        "saturation.info": "Factor drawn uniformly from [1 − s, 1 + s]; 0 = off.",
+        "hue.label": "Hue",
+        "hue.info": "Colour-wheel shift drawn uniformly from [−h, h]; 0.5 = half a turn; 0 = off.",
+        "crop_mode.label": "Crop",
+        "crop_mode.info": "Random resized crop (shape_aug), resize + centre crop (the test pipeline), or none.",
+        "crop_mode.random": "Random resized crop",
+        "crop_mode.center": "Resize + centre crop",
+        "crop_mode.none": "No crop",
+        "crop_size.label": "Output size",
+        "crop_size.info": "Side in pixels of the square each crop becomes.",
+        "resize_size.label": "Resize shorter side to",
+        "resize_size.info": "Pixels, before the centre crop.",
+        "scale_min.label": "Crop area min",
+        "scale_min.info": "Smallest crop, as a share of the image area.",
+        "scale_max.label": "Crop area max",
+        "scale_max.info": "Largest crop, as a share of the image area.",
+        "ratio_min.label": "Aspect ratio min",
+        "ratio_min.info": "Width / height of the narrowest crop (0.1 to 10; drawn on a log scale).",
+        "ratio_max.label": "Aspect ratio max",
+        "ratio_max.info": "Width / height of the widest crop.",
+        "order.label": "Order of the stages",
+        "order.info": "The lesson flips, then changes colour, then crops.",
+        "stage.flip": "flip",
+        "stage.color": "colour",
+        "stage.crop": "crop",
+        "samples.label": "Samples",
+        "samples.info": "How many augmented copies to draw.",
+        "columns.label": "Grid columns",
+        "columns.info": "Tiles per row.",
+        "seed.label": "Seed",
+        "seed.info": "Same seed, same samples: the code below replays them.",
+        "resample": "↻ Resample",
+        "grid.label": "Augmented samples",
+        "original.label": "Original, with each sample's crop box",
+        "distributions.label": "Distributions of the sampled values",
+        "distributions.button": "Draw histograms of 2 000 samples",
+        "distributions.note": (
+            "Each panel counts what the pipeline drew over 2 000 samples of the current settings; "
+            "the shaded band is the range it draws from."
+        ),
+        "distributions.plot": "Histograms",
+        "code.label": "Code and settings",
+        "code.code": "torchvision.transforms.v2 code for these settings",
+        "code.download": "⬇ Download settings (JSON)",
+        "code.upload": "⬆ Load settings (JSON)",
+        # Text made by callbacks
+        "status.ok": "{n} samples of the {width} × {height} image · seed {seed}",
+        "status.loaded": "Settings loaded.",
+        "caption.unchanged": "unchanged",
+        "caption.hflip.yes": "flipped ↔",
+        "caption.hflip.no": "not flipped ↔",
+        "caption.vflip.yes": "flipped ↕",
+        "caption.vflip.no": "not flipped ↕",
+        "caption.crop": "crop ({x0}, {y0})–({x1}, {y1}), area {scale}, ratio {ratio}",
+        "caption.center": "resize to {width} × {height}, centre crop ({x0}, {y0})–({x1}, {y1})",
+        "caption.brightness": "brightness ×{value}",
+        "caption.contrast": "contrast ×{value}",
+        "caption.saturation": "saturation ×{value}",
+        "caption.hue": "hue {value}",
+        "error.range": "{field} must be between {low} and {high}, got {value}.",
+        "error.min_max": "{low_field} ({low}) must not be larger than {high_field} ({high}).",
+        "error.center": "For a centre crop, “{resize_field}” ({resize}) must be at least “{crop_field}” ({crop}).",
+        "error.number": "{field} must be a number.",
+        "error.whole": "{field} must be a whole number, got {value}.",
+        "error.json": "The settings file is not valid JSON ({detail}).",
+        "error.unknown": "The settings file has unknown setting(s): {names}.",
+        "error.not_object": "The settings file must hold a JSON object of named settings.",
+        "error.empty": "The file is empty.",
+        "error.not_image": "This file is not an image augtune can read; please upload a JPEG, PNG, WebP, GIF, BMP or TIFF file.",
+        "error.unsupported": "{kind} images are not supported; please upload a JPEG, PNG, WebP, GIF, BMP or TIFF file.",
+        "error.too_large": "The image is too large: at most {limit} megapixels are accepted.",
+        "error.truncated": "The image file is incomplete (truncated); please upload it again.",
+        "error.damaged": "The image file is damaged and could not be decoded.",
+        "error.gone": "The image is no longer on the server; please upload it again.",
+        "error.settings_file": "Please choose a settings file (.json).",
+    },
+    "zh-CN": {
+        "locale": "zh-CN",
+        "explore.tab": "探索图像增广",
+        "explore.intro": (
+            "### 看看图像增广做了什么\n"
+            "点击课程中的一种增广方法，或调节下方的控件：每个小图都是一次随机采样，"
+            "编号与原图上的裁剪框一一对应。松开滑块后生效。"
+        ),
+        "image.label": "上传图片",
+        "examples.label": "……或点选示例图片",
+                "preset.horizontal_flip": "水平翻转",
+        "preset.vertical_flip": "垂直翻转",
+        "preset.shape_aug": "shape_aug（随机裁剪）",
+        "preset.brightness": "亮度",
+        "preset.hue": "色调",
+        "preset.contrast": "对比度",
+        "preset.color_aug": "color_aug（颜色）",
+        "preset.combined": "组合增广",
+        "preset.hotdog_train": "热狗：训练",
+        "preset.hotdog_test": "热狗：测试",
+        "group.flip": "翻转",
+        "group.color": "颜色（ColorJitter）",
+        "group.crop": "裁剪与尺寸",
+        "group.sampling": "顺序、样本数与随机种子",
+        "hflip_p.label": "水平翻转概率",
+        "hflip_p.info": "样本被左右镜像的概率。",
+        "vflip_p.label": "垂直翻转概率",
+        "vflip_p.info": "样本被上下颠倒的概率。",
+        "brightness.label": "亮度",
+        "brightness.info": "系数在 [1 − b, 1 + b] 上均匀采样；0 表示关闭。",
+        "contrast.label": "对比度",
+        "contrast.info": "系数在 [1 − c, 1 + c] 上均匀采样；0 表示关闭。",
+        "saturation.label": "饱和度",
+        "saturation.info": "系数在 [1 − s, 1 + s] 上均匀采样；0 表示关闭。",
+        "hue.label": "色调",
+        "hue.info": "色环偏移在 [−h, h] 上均匀采样；0.5 为半圈；0 表示关闭。",
+        "crop_mode.label": "裁剪",
+        "crop_mode.info": "随机裁剪并缩放（shape_aug）、缩放后中心裁剪（测试时的做法），或不裁剪。",
+        "crop_mode.random": "随机裁剪并缩放",
+        "crop_mode.center": "缩放 + 中心裁剪",
+        "crop_mode.none": "不裁剪",
+        "crop_size.label": "输出尺寸",
+        "crop_size.info": "每个裁剪区域缩放成的正方形边长（像素）。",
+        "resize_size.label": "短边缩放到",
+        "resize_size.info": "中心裁剪之前的短边长度（像素）。",
+        "scale_min.label": "裁剪面积下限",
+        "scale_min.info": "最小的裁剪区域占原图面积的比例。",
+        "scale_max.label": "裁剪面积上限",
+        "scale_max.info": "最大的裁剪区域占原图面积的比例。",
+        "ratio_min.label": "宽高比下限",
+        "ratio_min.info": "最窄裁剪区域的宽 / 高（0.1 到 10，按对数尺度采样）。",
+        "ratio_max.label": "宽高比上限",
+        "ratio_max.info": "最宽裁剪区域的宽 / 高。",
+        "order.label": "各步骤的顺序",
+        "order.info": "课程中先翻转，再改变颜色，最后裁剪。",
+        "stage.flip": "翻转",
+        "stage.color": "颜色",
+        "stage.crop": "裁剪",
+        "samples.label": "样本数",
+        "samples.info": "生成多少个增广样本。",
+        "columns.label": "网格列数",
+        "columns.info": "每行显示的小图数。",
+        "seed.label": "随机种子",
+        "seed.info": "种子相同，样本就相同：下面的代码可以复现它们。",
+        "resample": "↻ 重新采样",
+        "grid.label": "增广样本",
+        "original.label": "原图及各样本的裁剪框",
+        "distributions.label": "采样值的分布",
+        "distributions.button": "绘制 2000 次采样的直方图",
+        "distributions.note": "每幅图统计当前设置下 2000 次采样得到的值；阴影部分是采样的取值范围。",
+        "distributions.plot": "直方图",
+        "code.label": "代码与设置",
+        "code.code": "当前设置对应的 torchvision.transforms.v2 代码",
+        "code.download": "⬇ 下载设置（JSON）",
+        "code.upload": "⬆ 载入设置（JSON）",
+        "status.ok": "对 {width} × {height} 的图片采样 {n} 次 · 随机种子 {seed}",
+        "status.loaded": "设置已载入。",
+        "caption.unchanged": "原样",
+        "caption.hflip.yes": "水平翻转",
+        "caption.hflip.no": "未水平翻转",
+        "caption.vflip.yes": "垂直翻转",
+        "caption.vflip.no": "未垂直翻转",
+        "caption.crop": "裁剪 ({x0}, {y0})–({x1}, {y1})，面积比 {scale}，宽高比 {ratio}",
+        "caption.center": "缩放到 {width} × {height}，中心裁剪 ({x0}, {y0})–({x1}, {y1})",
+        "caption.brightness": "亮度 ×{value}",
+        "caption.contrast": "对比度 ×{value}",
+        "caption.saturation": "饱和度 ×{value}",
+        "caption.hue": "色调 {value}",
+        "error.range": "“{field}”必须在 {low} 到 {high} 之间，当前为 {value}。",
+        "error.min_max": "“{low_field}”（{low}）不能大于“{high_field}”（{high}）。",
+        "error.center": "中心裁剪时，“{resize_field}”（{resize}）不能小于“{crop_field}”（{crop}）。",
+        "error.number": "“{field}”必须是数字。",
+        "error.whole": "“{field}”必须是整数，当前为 {value}。",
+        "error.json": "设置文件不是有效的 JSON（{detail}）。",
+        "error.unknown": "设置文件中有未知的设置项：{names}。",
+        "error.not_object": "设置文件必须是由设置项组成的 JSON 对象。",
+        "error.empty": "文件是空的。",
+        "error.not_image": "无法读取这个文件；请上传 JPEG、PNG、WebP、GIF、BMP 或 TIFF 图片。",
+        "error.unsupported": "不支持 {kind} 图片；请上传 JPEG、PNG、WebP、GIF、BMP 或 TIFF 图片。",
+        "error.too_large": "图片太大：最多接受 {limit} 百万像素。",
+        "error.truncated": "图片文件不完整，请重新上传。",
+        "error.damaged": "图片文件已损坏，无法解码。",
+        "error.gone": "服务器上已没有这张图片，请重新上传。",
+        "error.settings_file": "请选择一个设置文件（.json）。",
+    },
+}
+for _locale, _table in STRINGS.items():
+    _stage_names = {stage: _table[f"stage.{stage}"] for stage in STAGES}
+    for _order in ORDERS:
+        _table[f"order.{_order}"] = " → ".join(_stage_names[stage] for stage in _order.split(","))
 
 
-def build_explore_tab() -> None:
-    with gr.Tab("Explore"):
-        gr.Markdown("Explore")
+# ---------------------------------------------------------------- plain logic, testable without a browser
+
+
+def pick_locale(raw: str | None) -> str:
+    """The STRINGS locale for what the page reported (Gradio's active locale, or the browser's)."""
+    raw = (raw or "").strip()
+    if raw in STRINGS:
+        return raw
+    return "zh-CN" if raw.lower().startswith("zh") else "en"
+
+
+def text(locale: str, key: str, **values: Any) -> str:
+    template = STRINGS.get(pick_locale(locale), {}).get(key) or STRINGS["en"][key]
+    return template.format(**values) if values else template
+
+
+def spec_from_widgets(values: list[Any] | tuple[Any, ...]) -> AugSpec:
+    """The spec for the widgets' values, given in FIELDS order. Raises ValueError (one sentence)."""
+    settings = dict(zip(FIELDS, values, strict=True))
+    order = settings["order"]
+    settings["order"] = tuple(order.split(",")) if isinstance(order, str) else order
+    return AugSpec(**settings)
+
+
+def widgets_from_spec(spec: AugSpec) -> list[Any]:
+    """The widgets' values for `spec`, in FIELDS order (inverse of spec_from_widgets)."""
+    values = spec.to_dict()
+    values["order"] = ",".join(spec.order)
+    return [values[name] for name in FIELDS]
+
+
+def crop_widgets_shown(crop_mode: str) -> dict[str, bool]:
+    """Which crop controls matter for a crop mode; the others are hidden to keep the panel short."""
+    return {
+        "crop_size": crop_mode != "none",
+        "resize_size": crop_mode == "center",
+        "scale_min": crop_mode == "random",
+        "scale_max": crop_mode == "random",
+        "ratio_min": crop_mode == "random",
+        "ratio_max": crop_mode == "random",
+    }
+
+
+def tile_caption(number: int, params: dict[str, Any], locale: str = "en") -> str:
+    """What was sampled for tile `number`, in pipeline order, short enough for a gallery caption."""
+    parts: list[str] = []
+    for key in params:
+        if key in ("hflip", "vflip"):
+            parts.append(text(locale, f"caption.{key}.{'yes' if params[key] else 'no'}"))
+        elif key == "jitter_order":
+            parts.append(" → ".join(_jitter_part(locale, name, params[name]) for name in params[key]))
+        elif key == "crop_scale":
+            x0, y0, x1, y1 = params["crop_box"]
+            parts.append(text(locale, "caption.crop", x0=x0, y0=y0, x1=x1, y1=y1,
+                              scale=f"{params['crop_scale']:.2f}", ratio=f"{params['crop_ratio']:.2f}"))
+        elif key == "resize":
+            x0, y0, x1, y1 = params["crop_box"]
+            height, width = params["resize"]
+            parts.append(text(locale, "caption.center", width=width, height=height, x0=x0, y0=y0, x1=x1, y1=y1))
+    return f"#{number} · " + (" · ".join(parts) if parts else text(locale, "caption.unchanged"))
+
+
+def _jitter_part(locale: str, name: str, value: float) -> str:
+    shown = f"{value:+.2f}" if name == "hue" else f"{value:.2f}"
+    return text(locale, f"caption.{name}", value=shown)
+
+
+# Sentences of augtune's core (spec.py, imageio.py) and how to say them in the UI's words and language.
+# tests/test_app_explore.py raises each of them for real, so a reworded core message is caught there.
+_ERROR_PATTERNS = [
+    (re.compile(r"^(?P<field>\w+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "error.range"),
+    (re.compile(r"^(?P<low_field>\w+) \((?P<low>[^)]+)\) must not be larger than (?P<high_field>\w+) \((?P<high>[^)]+)\)\.$"), "error.min_max"),
+    (re.compile(r"^resize_size \((?P<resize>\d+)\) must be at least crop_size \((?P<crop>\d+)\) for a centre crop\.$"), "error.center"),
+    (re.compile(r"^(?P<field>\w+) must be a whole number, got (?P<value>.+)\.$"), "error.whole"),
+    (re.compile(r"^(?P<field>\w+) must be a (finite )?number, got .+\.$"), "error.number"),
+    (re.compile(r"^Settings are not valid JSON: (?P<detail>.*)\.$", re.S), "error.json"),
+    (re.compile(r"^Unknown setting\(s\): (?P<names>.*?)\. Known: .*$", re.S), "error.unknown"),
+    (re.compile(r"^Settings must be a JSON object"), "error.not_object"),
+    (re.compile(r"^The file is empty\.$"), "error.empty"),
+    (re.compile(r"^This file is not an image augtune can read"), "error.not_image"),
+    (re.compile(r"^(?P<kind>\w+) images are not supported"), "error.unsupported"),
+    (re.compile(r"^The image is too large.*at most (?P<limit>[\d.]+) megapixels"), "error.too_large"),
+    (re.compile(r"^The image file is incomplete"), "error.truncated"),
+    (re.compile(r"^The image file is damaged"), "error.damaged"),
+    (re.compile(r"^No image file at "), "error.gone"),
+]
+
+
+def localize_error(message: str, locale: str = "en") -> str:
+    """A core error sentence in the UI's language, naming fields by their widget labels."""
+    for pattern, key in _ERROR_PATTERNS:
+        match = pattern.match(message)
+        if match:
+            values = match.groupdict()
+            for name in ("field", "low_field", "high_field"):
+                if values.get(name) in FIELDS:
+                    values[name] = text(locale, f"{values[name]}.label")
+            if key == "error.center":
+                values["resize_field"] = text(locale, "resize_size.label")
+                values["crop_field"] = text(locale, "crop_size.label")
+            return text(locale, key, **values)
+    return message
+
+
+class ImageCache:
+    """Decoded images by file path, most recent first, re-decoded only when the file's size or mtime
+    changes. Slider moves then cost no decoding; a file Gradio has since cleaned up keeps working."""
+
+    def __init__(self, capacity: int = 6) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[str, tuple[tuple[int, int] | None, Image.Image]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, path: str | os.PathLike) -> Image.Image:
+        key = str(path)
+        try:
+            status = os.stat(key)
+            stamp: tuple[int, int] | None = (status.st_size, status.st_mtime_ns)
+        except OSError:
+            stamp = None
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None and (stamp is None or hit[0] == stamp):
+                self._items.move_to_end(key)
+                return hit[1]
+        image = augtune.load_image(key, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
+        with self._lock:
+            self._items[key] = (stamp, image)
+            self._items.move_to_end(key)
+            while len(self._items) > self.capacity:
+                self._items.popitem(last=False)
+        return image
+
+
+class LatestOnly:
+    """Per browser session, which request is the newest: an older one that finishes later must not
+    overwrite the grid (Gradio runs a session's events concurrently)."""
+
+    def __init__(self, capacity: int = 10_000) -> None:
+        self._latest: OrderedDict[str, int] = OrderedDict()
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+        self.capacity = capacity
+
+    def start(self, session: str) -> int:
+        with self._lock:
+            ticket = next(self._counter)
+            self._latest[session] = ticket
+            self._latest.move_to_end(session)
+            while len(self._latest) > self.capacity:
+                self._latest.popitem(last=False)
+            return ticket
+
+    def is_latest(self, session: str, ticket: int) -> bool:
+        with self._lock:
+            return self._latest.get(session, ticket) == ticket
+
+
+images = ImageCache()
+latest = LatestOnly()
+_settings_dir = Path(tempfile.mkdtemp(prefix="augtune-settings-"))
+
+
+def settings_file(spec: AugSpec) -> str:
+    """The spec as a downloadable `augtune-settings.json` (one folder per distinct spec)."""
+    data = spec.to_json()
+    folder = _settings_dir / hashlib.sha1(data.encode()).hexdigest()[:16]
+    path = folder / "augtune-settings.json"
+    if not path.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_text(data, encoding="utf-8")
+    return str(path)
+
+
+def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
+    """Everything the tab shows for one spec: captioned tiles, the boxed original and its legend,
+    the code, the status line."""
+    tiles = sample_grid(image, spec, max_side=TILE_MAX_SIDE)
+    captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
+    return {
+        "gallery": [(tile.image, caption) for tile, caption in zip(tiles, captions)],
+        "original": draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE),
+        "legend": legend_html(captions),
+        "code": spec_to_code(spec),
+        "status": text(locale, "status.ok", n=spec.samples, width=image.width, height=image.height, seed=spec.seed),
+    }
+
+
+def legend_html(captions: list[str]) -> str:
+    """The tiles' captions as a list whose numbers wear the colours of their crop boxes: a gallery
+    caption is cut to one line, this is where a class reads them whole."""
+    rows = []
+    for number, caption in enumerate(captions, 1):
+        red, green, blue = box_colour(number)
+        number_text, _, rest = caption.partition(" · ")
+        rows.append(
+            f'<li><span class="augtune-badge" style="background: rgb({red}, {green}, {blue})">'
+            f"{html.escape(number_text.lstrip('#'))}</span> {html.escape(rest)}</li>"
+        )
+    return f'<ol class="augtune-legend">{"".join(rows)}</ol>'
+
+
+def augment(image: str | None, spec_json: str | None, n: float | None, seed: float | None):
+    """HTTP API `/augment`: `n` samples of the spec (JSON; empty = the lesson's combined pipeline) on
+    the image (empty = the bundled cat), as after `torch.manual_seed(seed)`. Returns the tiles with
+    captions, and the sampled parameters of each tile."""
+    try:
+        spec = AugSpec.from_json(spec_json) if spec_json and spec_json.strip() else AugSpec()
+        picture = images.get(image or DEFAULT_IMAGE)
+        tiles = sample_grid(picture, spec, n=None if n is None else int(n), seed=None if seed is None else int(seed))
+    except ValueError as error:  # the core's own sentence: API callers think in field names
+        raise gr.Error(str(error), print_exception=False) from None
+    gallery = [(tile.image, tile_caption(number, tile.params)) for number, tile in enumerate(tiles, 1)]
+    return gallery, [tile.params for tile in tiles]
+
+
+# ---------------------------------------------------------------- callbacks (thin: widgets in, widgets out)
+
+
+# Handlers take `request` (and `event`) before `*values`: Gradio only injects positional parameters.
+def _session(request: gr.Request | None) -> str:
+    return getattr(request, "session_hash", None) or "anonymous"
+
+
+def _show(image_path: str | None, locale: str, values: tuple[Any, ...], request: gr.Request | None) -> list[Any]:
+    """[gallery, original, legend, code, download, status] for the widget values, or the status alone
+    on error (the grid keeps its last good result)."""
+    session = _session(request)
+    ticket = latest.start(session)
+    try:
+        spec = spec_from_widgets(values)
+        shown = render_grid(images.get(image_path or DEFAULT_IMAGE), spec, locale)
+    except ValueError as error:
+        return [gr.skip()] * 5 + [_warning(localize_error(str(error), locale))]
+    if not latest.is_latest(session, ticket):
+        return [gr.skip()] * 6
+    return [
+        gr.Gallery(value=shown["gallery"], columns=spec.columns),
+        shown["original"],
+        shown["legend"],
+        shown["code"],
+        settings_file(spec),
+        shown["status"],
+    ]
+
+
+def _warning(message: str) -> str:
+    return f"⚠ {message}"
+
+
+def _widget_updates(spec: AugSpec) -> list[Any]:
+    shown = crop_widgets_shown(spec.crop_mode)
+    return [gr.update(value=value, visible=shown.get(name, True)) for name, value in zip(FIELDS, widgets_from_spec(spec))]
+
+
+def on_change(locale: str, image_path: str | None, request: gr.Request, *values: Any):
+    return _show(image_path, pick_locale(locale), values, request)
+
+
+def on_crop_mode(locale: str, image_path: str | None, request: gr.Request, *values: Any):
+    shown = crop_widgets_shown(values[FIELDS.index("crop_mode")])
+    visibility = [gr.update(visible=shown[name]) for name in shown]
+    return visibility + _show(image_path, pick_locale(locale), values, request)
+
+
+def on_resample(locale: str, image_path: str | None, request: gr.Request, *values: Any):
+    values = list(values)
+    values[FIELDS.index("seed")] = random.randrange(100_000)
+    return [values[FIELDS.index("seed")]] + _show(image_path, pick_locale(locale), tuple(values), request)
+
+
+def preset_handler(name: str):
+    def on_preset(locale: str, image_path: str | None, request: gr.Request):
+        spec = PRESETS[name]
+        return _widget_updates(spec) + _show(image_path, pick_locale(locale), tuple(widgets_from_spec(spec)), request)
+
+    return on_preset
+
+
+def on_settings_upload(locale: str, image_path: str | None, upload: str | None, request: gr.Request):
+    locale = pick_locale(locale)
+    try:
+        if not upload:
+            raise ValueError(text(locale, "error.settings_file"))
+        spec = AugSpec.from_json(Path(upload).read_bytes())
+    except ValueError as error:
+        return [gr.skip()] * (len(FIELDS) + 5) + [_warning(localize_error(str(error), locale))]
+    outputs = _widget_updates(spec) + _show(image_path, locale, tuple(widgets_from_spec(spec)), request)
+    if isinstance(outputs[-1], str) and not outputs[-1].startswith("⚠"):
+        outputs[-1] = text(locale, "status.loaded") + " " + outputs[-1]
+    return outputs
+
+
+def on_image_upload(locale: str, image_path: str | None, upload: str | None, request: gr.Request, *values: Any):
+    locale = pick_locale(locale)
+    if not upload:
+        return [gr.skip()] + _show(image_path, locale, values, request)
+    try:
+        images.get(upload)
+    except ValueError as error:
+        return [gr.skip()] * 6 + [_warning(localize_error(str(error), locale))]
+    return [upload] + _show(upload, locale, values, request)
+
+
+def on_example(locale: str, image_path: str | None, event: gr.SelectData, request: gr.Request, *values: Any):
+    path = str(EXAMPLES[event.index])
+    return [path] + _show(path, pick_locale(locale), values, request)
+
+
+def on_distributions(locale: str, image_path: str | None, *values: Any):
+    locale = pick_locale(locale)
+    try:
+        spec = spec_from_widgets(values)
+        size = images.get(image_path or DEFAULT_IMAGE).size
+    except ValueError as error:
+        return gr.skip(), _warning(localize_error(str(error), locale))
+    figure = distributions_figure(sample_params(size, spec, HISTOGRAM_DRAWS, spec.seed), spec)
+    return figure_to_image(figure, dpi=90), gr.skip()
+
+
+# ---------------------------------------------------------------- layout
+
+CSS = """
+#augtune-status { min-height: 1.5em; font-size: 1.1rem; }
+.augtune-presets { gap: 0.4rem !important; }
+.augtune-presets button { flex: 1 1 9rem; }
+.augtune-group-title { padding: 0.5rem 0.75rem 0; font-weight: 600; font-size: 1.1rem; }
+.augtune-legend { list-style: none; padding: 0 0.25rem; margin: 0; font-size: 0.95rem; line-height: 1.45;
+                  max-height: 12rem; overflow-y: auto; columns: 2 24rem; column-gap: 1.5rem; }
+.augtune-legend li { margin: 0.15rem 0; break-inside: avoid; }
+.augtune-badge { display: inline-block; min-width: 1.7em; text-align: center; color: white; font-weight: 700;
+                 border-radius: 0.3em; margin-right: 0.3em; }
+"""
+
+
+def _locale_js(inputs: int) -> str:
+    """Browser side of every event: put the page's active locale into the first input."""
+    probe = f"(document.getElementById('{LOCALE_ELEMENT}')?.innerText || navigator.language || 'en').trim()"
+    return f"(...values) => [{probe}, ...values.slice(1, {inputs})]"
+
+
+def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
+    """The Explore tab, its events, and the `/augment` API endpoint. `demo` is the enclosing Blocks
+    (the first grid is drawn on page load, in the visitor's language). Returns the controls in FIELDS
+    order, for other tabs that train with the spec they make (see `spec_from_widgets`)."""
+    defaults = AugSpec()
+    shown = crop_widgets_shown(defaults.crop_mode)
+
+    def slider(name: str, step: float) -> gr.Slider:
+        low, high = RANGES[name]
+        return gr.Slider(low, high, value=getattr(defaults, name), step=step, label=_(f"{name}.label"),
+                         info=_(f"{name}.info"), visible=shown.get(name, True))
+
+    with gr.Tab(_("explore.tab"), id="explore"):
+        gr.Markdown(_("locale"), visible="hidden", elem_id=LOCALE_ELEMENT)
+        locale = gr.Textbox(visible=False)
+        image_path = gr.State(str(DEFAULT_IMAGE))
+
+        gr.Markdown(_("explore.intro"))
+        with gr.Row(elem_classes="augtune-presets"):
+            preset_buttons = {name: gr.Button(_(f"preset.{name}"), size="md", min_width=110) for name in PRESETS}
+        status = gr.Markdown(elem_id="augtune-status")
+
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                original = gr.Image(label=_("original.label"), format="jpeg", type="pil", interactive=False,
+                                    elem_id="augtune-original", buttons=["fullscreen"])
+                with gr.Row(equal_height=True):
+                    upload = gr.File(label=_("image.label"), file_types=["image"], type="filepath", height=120,
+                                     min_width=140, elem_id="augtune-upload")
+                    examples = gr.Gallery(
+                        value=[str(path) for path in EXAMPLES], label=_("examples.label"), columns=4, rows=1,
+                        height=120, allow_preview=False, object_fit="cover", interactive=False, buttons=[],
+                        min_width=200, scale=2, elem_id="augtune-examples",
+                    )
+            with gr.Column(scale=5):
+                gallery = gr.Gallery(
+                    label=_("grid.label"), format="jpeg", columns=defaults.columns, height="auto",
+                    object_fit="contain", elem_id="augtune-grid", interactive=False, buttons=["fullscreen"],
+                )
+                legend = gr.HTML(elem_id="augtune-legend", padding=False)
+
+        with gr.Row(equal_height=False):
+            with gr.Column(min_width=300):
+                with gr.Group():
+                    gr.Markdown(_("group.flip"), elem_classes="augtune-group-title")
+                    hflip_p, vflip_p = slider("hflip_p", 0.05), slider("vflip_p", 0.05)
+                with gr.Group():
+                    gr.Markdown(_("group.sampling"), elem_classes="augtune-group-title")
+                    order = gr.Dropdown([(_(f"order.{value}"), value) for value in ORDERS], value=ORDERS[0],
+                                        label=_("order.label"), info=_("order.info"))
+                    samples, columns = slider("samples", 1), slider("columns", 1)
+                    with gr.Row(equal_height=True):
+                        seed = gr.Number(defaults.seed, precision=0, label=_("seed.label"), info=_("seed.info"),
+                                         min_width=160, scale=2)
+                        resample = gr.Button(_("resample"), variant="primary", min_width=120, scale=1,
+                                             elem_id="augtune-resample")
+            with gr.Column(min_width=300):
+                with gr.Group():
+                    gr.Markdown(_("group.color"), elem_classes="augtune-group-title")
+                    brightness, contrast = slider("brightness", 0.05), slider("contrast", 0.05)
+                    saturation, hue = slider("saturation", 0.05), slider("hue", 0.01)
+            with gr.Column(min_width=300):
+                with gr.Group():
+                    gr.Markdown(_("group.crop"), elem_classes="augtune-group-title")
+                    crop_mode = gr.Radio(
+                        [(_(f"crop_mode.{mode}"), mode) for mode in ("random", "center", "none")],
+                        value=defaults.crop_mode, label=_("crop_mode.label"), info=_("crop_mode.info"),
+                    )
+                    crop_size, resize_size = slider("crop_size", 1), slider("resize_size", 1)
+                    scale_min, scale_max = slider("scale_min", 0.01), slider("scale_max", 0.01)
+                    with gr.Row():
+                        ratio_min, ratio_max = (
+                            gr.Number(getattr(defaults, name), label=_(f"{name}.label"), info=_(f"{name}.info"),
+                                      step=0.05, min_width=140, visible=shown[name])
+                            for name in ("ratio_min", "ratio_max")
+                        )
+
+        with gr.Accordion(_("distributions.label"), open=False) as distributions_panel:
+            gr.Markdown(_("distributions.note"))
+            draw_histograms = gr.Button(_("distributions.button"))
+            histograms = gr.Image(label=_("distributions.plot"), format="png", type="pil", interactive=False,
+                                  elem_id="augtune-histograms", buttons=["fullscreen"])
+        with gr.Accordion(_("code.label"), open=True):
+            code = gr.Code(spec_to_code(defaults), language="python", interactive=False, label=_("code.code"),
+                           elem_id="augtune-code")
+            with gr.Row():
+                download = gr.DownloadButton(_("code.download"), value=settings_file(defaults))
+                upload_settings = gr.UploadButton(_("code.upload"), file_types=[".json"], type="filepath")
+
+        widgets = [hflip_p, vflip_p, brightness, contrast, saturation, hue, crop_mode, crop_size, resize_size,
+                   scale_min, scale_max, ratio_min, ratio_max, order, samples, columns, seed]
+        crop_widgets = [widgets[FIELDS.index(name)] for name in crop_widgets_shown("random")]
+        shown_outputs = [gallery, original, legend, code, download, status]
+        base = [locale, image_path]
+
+        def listen(trigger, fn, inputs, outputs, **options):
+            options = {"concurrency_id": "augtune-grid", "trigger_mode": "always_last", **options}
+            trigger(fn, inputs, outputs, js=_locale_js(len(inputs)), api_visibility="private",
+                    show_progress="minimal", **options)
+
+        listen(demo.load, on_change, base + widgets, shown_outputs, trigger_mode=None)
+        for widget in widgets:
+            if isinstance(widget, gr.Slider):
+                listen(widget.release, on_change, base + widgets, shown_outputs)
+            elif isinstance(widget, gr.Number):
+                listen(widget.submit, on_change, base + widgets, shown_outputs)
+                listen(widget.blur, on_change, base + widgets, shown_outputs)
+        listen(order.input, on_change, base + widgets, shown_outputs)
+        listen(crop_mode.input, on_crop_mode, base + widgets, crop_widgets + shown_outputs)
+        listen(resample.click, on_resample, base + widgets, [seed] + shown_outputs)
+        for name, button in preset_buttons.items():
+            listen(button.click, preset_handler(name), base, widgets + shown_outputs)
+        listen(upload.upload, on_image_upload, base + [upload] + widgets, [image_path] + shown_outputs)
+        listen(examples.select, on_example, base + widgets, [image_path] + shown_outputs)
+        listen(upload_settings.upload, on_settings_upload, base + [upload_settings], widgets + shown_outputs)
+        for trigger in (draw_histograms.click, distributions_panel.expand):
+            listen(trigger, on_distributions, base + widgets, [histograms, status],
+                   concurrency_id="augtune-histograms", concurrency_limit=1)
+
+        # The HTTP API: its own invisible components, so its signature is (image, spec, n, seed).
+        with gr.Row(visible=False):
+            api_image = gr.File(label="image", type="filepath")
+            api_spec = gr.Textbox(label="spec_json")
+            api_n = gr.Number(label="n", precision=0)
+            api_seed = gr.Number(label="seed", precision=0)
+            api_tiles = gr.Gallery(label="tiles", format="jpeg")
+            api_params = gr.JSON(label="params")
+            api_button = gr.Button()
+        api_button.click(augment, [api_image, api_spec, api_n, api_seed], [api_tiles, api_params],
+                         api_name="augment", concurrency_id="augtune-grid")
+    return widgets

@@ -1,0 +1,353 @@
+"""The Explore tab's server side: the `/augment` HTTP API on a launched app, and the plain functions
+behind the widgets (spec <-> widgets, captions, translated messages, caches)."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+import pytest
+from gradio_client import handle_file
+from PIL import Image
+
+import augtune
+from augtune import PRESETS, AugSpec
+from augtune.ui import explore
+from augtune.ui.explore import (
+    FIELDS,
+    STRINGS,
+    ImageCache,
+    LatestOnly,
+    localize_error,
+    pick_locale,
+    spec_from_widgets,
+    tile_caption,
+    widgets_from_spec,
+)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """A small, non-uniform test picture: gradients so crops, flips and jitter all show."""
+    height, width = 90, 120
+    y, x = np.mgrid[0:height, 0:width]
+    pixels = np.stack([x * 2, y * 2, (x + y) % 256], axis=-1).astype(np.uint8)
+    path = tmp_path_factory.mktemp("photo") / "photo.png"
+    Image.fromarray(pixels, "RGB").save(path)
+    return path
+
+
+def normalised(value):
+    return json.loads(json.dumps(value))
+
+
+def call_error(client, *args) -> str:
+    with pytest.raises(Exception) as caught:
+        client.predict(*args, api_name="/augment")
+    return str(caught.value)
+
+
+# ------------------------------------------------------------------------------------ the HTTP API
+
+
+def test_augment_returns_n_tiles_that_sample_grid_would_make(client, photo):
+    spec = AugSpec(crop_size=48, hflip_p=0.5, brightness=0.4, hue=0.2)
+    tiles, params = client.predict(handle_file(str(photo)), spec.to_json(), 5, 3, api_name="/augment")
+    assert len(tiles) == 5 and len(params) == 5
+    expected = augtune.sample_grid(augtune.load_image(photo), spec, 5, 3)
+    assert params == normalised([tile.params for tile in expected])
+    for number, (tile, reference) in enumerate(zip(tiles, expected), 1):
+        with Image.open(tile["image"]) as image:
+            assert image.size == (48, 48)
+            difference = np.abs(np.asarray(image.convert("RGB"), float) - np.asarray(reference.image, float))
+        assert difference.mean() < 4, "the same pixels, up to JPEG"
+        assert tile["caption"] == tile_caption(number, reference.params)
+
+
+def test_augment_defaults_to_the_lesson_pipeline_on_the_bundled_cat(client):
+    tiles, params = client.predict(None, "", None, None, api_name="/augment")
+    defaults = AugSpec()
+    assert len(tiles) == defaults.samples
+    cat = augtune.load_image(explore.DEFAULT_IMAGE)
+    assert params == normalised([tile.params for tile in augtune.sample_grid(cat, defaults)])
+
+
+@pytest.mark.parametrize(
+    "spec_json, sentence",
+    [
+        ('{"scale_min": 0.9, "scale_max": 0.5}', "scale_min (0.9) must not be larger than scale_max (0.5)."),
+        ("{not json", "Settings are not valid JSON"),
+        ('{"brightnes": 0.5}', "Unknown setting(s): brightnes."),
+        ('{"hue": 0.9}', "hue must be between 0 and 0.5, got 0.9."),
+        ("[1, 2]", "Settings must be a JSON object"),
+    ],
+)
+def test_a_bad_spec_gets_one_readable_sentence(client, app_server, photo, spec_json, sentence):
+    message = call_error(client, handle_file(str(photo)), spec_json, 4, 0)
+    assert sentence in message
+    assert "Traceback" not in message and 'File "' not in message
+    assert app_server.alive()
+
+
+def test_bad_counts_and_bad_images_are_refused_in_a_sentence(client, app_server, photo, tmp_path):
+    assert "samples must be between 1 and 64, got 65." in call_error(client, handle_file(str(photo)), "", 65, 0)
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is not a picture")
+    message = call_error(client, handle_file(str(fake)), "", 4, 0)
+    assert "not an image augtune can read" in message and "Traceback" not in message
+    heic = tmp_path / "phone.heic"
+    heic.write_bytes(b"\0\0\0\x18ftypheic" + bytes(200))
+    assert "HEIC images are not supported" in call_error(client, handle_file(str(heic)), "", 4, 0)
+
+
+def test_server_keeps_serving_after_errors(client, app_server, photo):
+    call_error(client, handle_file(str(photo)), "{oops", 4, 0)
+    tiles, _ = client.predict(handle_file(str(photo)), "", 2, 1, api_name="/augment")
+    assert len(tiles) == 2 and app_server.alive()
+
+
+def test_only_the_augment_endpoint_of_this_tab_is_public(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert "/augment" in api["named_endpoints"]
+    assert not api["unnamed_endpoints"]
+    handlers = {name for name in dir(explore) if name.startswith("on_")} | {"on_preset"}
+    assert not {f"/{name}" for name in handlers} & set(api["named_endpoints"])
+    parameters = [p["parameter_name"] for p in api["named_endpoints"]["/augment"]["parameters"]]
+    assert parameters == ["image", "spec_json", "n", "seed"]
+
+
+# ------------------------------------------------------------------------------------ widgets <-> spec
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_widgets_round_trip_every_preset(name):
+    values = widgets_from_spec(PRESETS[name])
+    assert len(values) == len(FIELDS)
+    assert spec_from_widgets(values) == PRESETS[name]
+
+
+def test_spec_from_widgets_reads_the_order_and_slider_floats():
+    values = dict(zip(FIELDS, widgets_from_spec(AugSpec())))
+    values.update(order="crop,flip,color", crop_size=224.0, samples=16.0)
+    spec = spec_from_widgets([values[name] for name in FIELDS])
+    assert spec.order == ("crop", "flip", "color")
+    assert spec.crop_size == 224 and isinstance(spec.crop_size, int)
+
+
+def test_spec_from_widgets_refuses_bad_combinations():
+    values = dict(zip(FIELDS, widgets_from_spec(AugSpec())))
+    values.update(scale_min=0.8, scale_max=0.3)
+    with pytest.raises(ValueError, match="scale_min"):
+        spec_from_widgets([values[name] for name in FIELDS])
+
+
+def test_crop_controls_follow_the_crop_mode():
+    assert explore.crop_widgets_shown("random")["scale_min"] and not explore.crop_widgets_shown("random")["resize_size"]
+    assert explore.crop_widgets_shown("center")["resize_size"] and not explore.crop_widgets_shown("center")["ratio_max"]
+    assert not any(explore.crop_widgets_shown("none").values())
+
+
+# ------------------------------------------------------------------------------------ captions
+
+
+FLIP_CROP_JITTER = {
+    "hflip": True,
+    "brightness": 1.2345,
+    "hue": -0.1234,
+    "jitter_order": ["hue", "brightness"],
+    "crop": {"top": 5, "left": 10, "height": 40, "width": 60},
+    "crop_scale": 0.4321,
+    "crop_ratio": 1.5,
+    "crop_box": [10, 5, 70, 45],
+}
+
+
+def test_caption_says_what_was_sampled_in_pipeline_order():
+    caption = tile_caption(3, FLIP_CROP_JITTER, "en")
+    assert caption == (
+        "#3 · flipped ↔ · hue -0.12 → brightness ×1.23 · crop (10, 5)–(70, 45), area 0.43, ratio 1.50"
+    )
+
+
+def test_caption_in_chinese():
+    caption = tile_caption(3, FLIP_CROP_JITTER, "zh-CN")
+    assert caption.startswith("#3 · 水平翻转 · 色调 -0.12 → 亮度 ×1.23 · 裁剪 (10, 5)–(70, 45)")
+    assert "面积比 0.43" in caption and "宽高比 1.50" in caption
+    assert not any(word in caption for word in ("flipped", "brightness", "crop", "ratio"))
+
+
+def test_captions_of_real_tiles_in_both_languages():
+    image = Image.new("RGB", (200, 150), (90, 120, 150))
+    for spec in (PRESETS["hotdog_test"], PRESETS["combined"], AugSpec(hflip_p=0, vflip_p=1, crop_mode="none")):
+        tile = augtune.sample_grid(image, spec, 1, 0)[0]
+        english, chinese = tile_caption(1, tile.params, "en"), tile_caption(1, tile.params, "zh-CN")
+        assert english != chinese
+        if spec.crop_mode == "center":
+            # shorter side 150 -> 256, so 200 -> 341; the 224 centre crop maps back to the original's pixels
+            assert "resize to 341 × 256, centre crop (34, 9)–(165, 141)" in english
+            assert "中心裁剪" in chinese
+        if spec.vflip_p == 1:
+            assert "flipped ↕" in english and "垂直翻转" in chinese
+
+
+def test_caption_of_a_sample_with_nothing_random():
+    assert tile_caption(1, {}, "en") == "#1 · unchanged"
+    assert tile_caption(1, {}, "zh-CN") == "#1 · 原样"
+
+
+# ------------------------------------------------------------------------------------ languages
+
+
+def test_both_languages_have_the_same_keys():
+    assert set(STRINGS["en"]) == set(STRINGS["zh-CN"])
+    for key, english in STRINGS["en"].items():
+        assert set(_placeholders(english)) == set(_placeholders(STRINGS["zh-CN"][key])), key
+
+
+def _placeholders(template: str) -> list[str]:
+    import string
+
+    return [name for _, name, _, _ in string.Formatter().parse(template) if name]
+
+
+def test_every_translation_key_in_the_layout_exists():
+    from gradio.i18n import I18nData
+
+    from augtune.ui.app import build_app
+
+    keys: set[str] = set()
+
+    def collect(value):
+        if isinstance(value, I18nData):
+            keys.add(value.key)
+        elif isinstance(value, str) and "__i18n__" in value:  # values are sent as marked strings
+            decoder = json.JSONDecoder()
+            for part in value.split("__i18n__")[1:]:
+                keys.add(decoder.raw_decode(part)[0]["key"])
+        elif isinstance(value, dict):
+            for item in value.values():
+                collect(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                collect(item)
+
+    collect(build_app().get_config_file())
+    explore_keys = {key for key in keys if key in STRINGS["en"]}
+    assert {"explore.tab", "brightness.label", "preset.combined", "order.flip,color,crop", "locale"} <= explore_keys
+    known = set().union(*(table for table in _all_tables()))
+    assert keys <= known, f"keys without a translation: {sorted(keys - known)}"
+    for key in explore_keys:
+        assert key in STRINGS["zh-CN"], key
+
+
+def _all_tables():
+    from augtune.ui import finetune
+
+    for strings in (STRINGS, finetune.STRINGS):
+        yield from strings.values()
+
+
+def test_pick_locale_follows_the_page():
+    assert pick_locale("zh-CN") == "zh-CN"
+    assert pick_locale("zh") == "zh-CN"
+    assert pick_locale("en") == "en"
+    assert pick_locale("fr-FR") == "en"
+    assert pick_locale(None) == "en"
+
+
+def core_error(**settings) -> str:
+    with pytest.raises(ValueError) as caught:
+        AugSpec(**settings)
+    return str(caught.value)
+
+
+def test_core_errors_are_told_in_the_widgets_words_and_both_languages():
+    cases = {
+        "range": core_error(hue=0.9),
+        "min_max": core_error(scale_min=0.9, scale_max=0.5),
+        "center": core_error(crop_mode="center", resize_size=100, crop_size=200),
+        "whole": core_error(seed=1.5),
+        "number": core_error(seed=None),
+    }
+    english = {name: localize_error(message, "en") for name, message in cases.items()}
+    assert english["range"] == "Hue must be between 0 and 0.5, got 0.9."
+    assert english["min_max"] == "Crop area min (0.9) must not be larger than Crop area max (0.5)."
+    assert english["center"] == "For a centre crop, “Resize shorter side to” (100) must be at least “Output size” (200)."
+    assert english["whole"] == "Seed must be a whole number, got 1.5."
+    assert english["number"] == "Seed must be a number."
+    for name, message in cases.items():
+        chinese = localize_error(message, "zh-CN")
+        assert chinese != message and chinese.endswith("。"), (name, chinese)
+        assert not any(field in chinese for field in FIELDS), chinese
+    assert localize_error(cases["min_max"], "zh-CN") == "“裁剪面积下限”（0.9）不能大于“裁剪面积上限”（0.5）。"
+
+
+def test_settings_file_and_image_errors_are_translated():
+    for bad in ("{nope", '{"colour": 1}', "[]"):
+        with pytest.raises(ValueError) as caught:
+            AugSpec.from_json(bad)
+        assert localize_error(str(caught.value), "zh-CN").startswith("设置文件")
+    for data, word in ((b"", "空"), (b"plain text", "无法读取"), (b"\0\0\0\x18ftypheic" + bytes(64), "HEIC")):
+        with pytest.raises(ValueError) as caught:
+            augtune.load_image(data)
+        assert word in localize_error(str(caught.value), "zh-CN")
+    assert localize_error("Something nobody planned for.", "zh-CN") == "Something nobody planned for."
+
+
+# ------------------------------------------------------------------------------------ caches
+
+
+def test_image_cache_decodes_once_and_notices_a_changed_file(tmp_path):
+    path = tmp_path / "picture.png"
+    Image.new("RGB", (40, 30), "red").save(path)
+    cache = ImageCache(capacity=2)
+    first = cache.get(path)
+    assert cache.get(path) is first and first.size == (40, 30)
+    Image.new("RGB", (50, 20), "blue").save(path)
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))
+    assert cache.get(path).size == (50, 20)
+
+
+def test_image_cache_keeps_serving_a_file_gradio_cleaned_up(tmp_path):
+    path = tmp_path / "upload.png"
+    Image.new("RGB", (16, 16), "green").save(path)
+    cache = ImageCache()
+    first = cache.get(path)
+    path.unlink()
+    assert cache.get(path) is first
+    with pytest.raises(ValueError) as caught:
+        ImageCache().get(path)
+    assert localize_error(str(caught.value), "en") == "The image is no longer on the server; please upload it again."
+
+
+def test_image_cache_forgets_the_least_recently_used(tmp_path):
+    cache = ImageCache(capacity=2)
+    paths = []
+    for index in range(3):
+        paths.append(tmp_path / f"{index}.png")
+        Image.new("RGB", (8, 8), (index, 0, 0)).save(paths[-1])
+    first = cache.get(paths[0])
+    cache.get(paths[1])
+    cache.get(paths[0])
+    cache.get(paths[2])  # evicts paths[1], the least recently used
+    assert cache.get(paths[0]) is first
+    assert len(cache._items) == 2 and str(paths[1]) not in cache._items
+
+
+def test_only_the_newest_request_of_a_session_may_show_its_result():
+    latest = LatestOnly()
+    older = latest.start("session-a")
+    other = latest.start("session-b")
+    newer = latest.start("session-a")
+    assert not latest.is_latest("session-a", older)
+    assert latest.is_latest("session-a", newer)
+    assert latest.is_latest("session-b", other)
+
+
+def test_settings_file_holds_the_spec(tmp_path):
+    spec = PRESETS["hotdog_train"]
+    path = explore.settings_file(spec)
+    assert os.path.basename(path) == "augtune-settings.json"
+    assert AugSpec.from_json(open(path, encoding="utf-8").read()) == spec

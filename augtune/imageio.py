@@ -6,6 +6,7 @@ Every failure is an `ImageError` (a ValueError) whose message is fit to show in 
 from __future__ import annotations
 
 import io
+import re
 import os
 import warnings
 from pathlib import Path
@@ -44,8 +45,10 @@ def load_image(source: ImageSource, max_side: int | None = None) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
-    except Image.DecompressionBombError:
-        raise ImageError(_too_many_pixels_message()) from None
+    except Image.DecompressionBombError as error:
+        # Pillow's own guard fired while reading the header; its message carries the pixel count.
+        pixels = re.search(r"\((\d+) pixels\)", str(error))
+        raise ImageError(_too_many_pixels_message(int(pixels.group(1)) if pixels else None)) from None
     except UnidentifiedImageError:
         raise ImageError(_unsupported_message(data)) from None
     except Exception as error:  # Pillow raises assorted errors on malformed headers
@@ -54,7 +57,7 @@ def load_image(source: ImageSource, max_side: int | None = None) -> Image.Image:
     if width < 1 or height < 1:
         raise ImageError("The image has no pixels.")
     if width * height > MAX_PIXELS:
-        raise ImageError(_too_many_pixels_message(width, height))
+        raise ImageError(_too_many_pixels_message(width * height))
     try:
         image.seek(0)
         if max_side and image.format in ("JPEG", "MPO") and max(image.size) > max_side:
@@ -118,8 +121,8 @@ def _to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
     return np.clip(np.nan_to_num(values) * (255.0 / top) + 0.5, 0, 255).astype(np.uint8)
 
 
-def _too_many_pixels_message(width: int | None = None, height: int | None = None) -> str:
-    size = f" ({width} x {height})" if width else ""
+def _too_many_pixels_message(pixels: int | None = None) -> str:
+    size = f" ({pixels / 1e6:.3g} megapixels)" if pixels else ""
     return f"The image is too large{size}: at most {MAX_PIXELS / 1e6:g} megapixels are accepted."
 
 

@@ -14,7 +14,6 @@ import pickle
 import tempfile
 import urllib.error
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Callable
 
@@ -22,9 +21,11 @@ import torch
 from torch import nn
 from torchvision.models import ResNet18_Weights, resnet18
 
-from .data import NETWORK_TIMEOUT_S, Cancelled, TrainError, offline
+from . import data
+from .data import Cancelled, TrainError, offline
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
+WEIGHTS_URL = WEIGHTS.url  # where a missing cache file is fetched from (tests point it at 127.0.0.1)
 SCRATCH_HINT = "train from scratch instead"
 
 Status = Callable[[str], None]
@@ -86,7 +87,7 @@ def ensure_imagenet_weights(status: Status = lambda m: None, should_stop: Callab
     handle, partial = tempfile.mkstemp(prefix=target.name, suffix=".partial", dir=target.parent)
     try:
         digest = hashlib.sha256()
-        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(WEIGHTS.url, timeout=NETWORK_TIMEOUT_S) as response:
+        with os.fdopen(handle, "wb") as out, urllib.request.urlopen(WEIGHTS_URL, timeout=data.NETWORK_TIMEOUT_S) as response:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(1 << 20):
@@ -121,7 +122,7 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         raise TrainError(f"{name} contains code or objects other than tensors, so it was refused for safety.") from None
     except FileNotFoundError:
         raise TrainError(f"There is no weights file called {name}.") from None
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 - torch.load fails on foreign files in many ways (KeyError, EOFError, ...)
         raise TrainError(f"{name} is not a PyTorch weights file.") from None
     if isinstance(loaded, dict) and isinstance(loaded.get("state_dict"), dict):
         loaded = loaded["state_dict"]  # the usual checkpoint wrapping

@@ -75,6 +75,8 @@ def ensure_synthetic(spec: SyntheticSpec = SyntheticSpec(), root: Path | None = 
                     image = draw_scene(class_name, split, index, spec.size)
                     image.save(folder / f"{index:04d}.png", optimize=False)
         (work / "COMPLETE").write_text("")
+        if target.exists():  # a damaged copy without its marker (written by hand, or by an older version)
+            shutil.rmtree(target, ignore_errors=True)
         try:
             work.rename(target)
         except OSError:  # another process finished first: its copy is identical

@@ -351,3 +351,38 @@ def test_settings_file_holds_the_spec(tmp_path):
     path = explore.settings_file(spec)
     assert os.path.basename(path) == "augtune-settings.json"
     assert AugSpec.from_json(open(path, encoding="utf-8").read()) == spec
+
+
+# ------------------------------------------------------------------------------------ callbacks
+
+
+def test_loading_a_settings_file_sets_every_control(tmp_path):
+    path = tmp_path / "augtune-settings.json"
+    path.write_text(PRESETS["hotdog_train"].to_json())
+    outputs = explore.on_settings_upload("zh-CN", None, str(path), None)
+    assert len(outputs) == len(FIELDS) + 6
+    assert [update["value"] for update in outputs[: len(FIELDS)]] == widgets_from_spec(PRESETS["hotdog_train"])
+    assert outputs[-1].startswith("设置已载入。")
+    assert "RandomResizedCrop(size=224" in outputs[len(FIELDS) + 3]
+
+
+def test_a_bad_settings_file_changes_nothing_and_says_why(tmp_path):
+    import gradio as gr
+
+    path = tmp_path / "augtune-settings.json"
+    path.write_text('{"hue": 3}')
+    outputs = explore.on_settings_upload("zh-CN", None, str(path), None)
+    assert outputs[:-1] == [gr.skip()] * (len(FIELDS) + 5)
+    assert outputs[-1] == "⚠ “色调”必须在 0 到 0.5 之间，当前为 3。"
+
+
+def test_an_unreadable_upload_keeps_the_current_image(tmp_path):
+    import gradio as gr
+
+    bad = tmp_path / "broken.jpg"
+    bad.write_bytes((explore.ASSETS / "rocket.jpg").read_bytes()[:3000])  # cut short, as by a dropped upload
+    values = widgets_from_spec(AugSpec())
+    outputs = explore.on_image_upload("en", str(explore.DEFAULT_IMAGE), str(bad), None, *values)
+    assert outputs[0] == gr.skip() and outputs[1] is None, "the image stays, the upload box is emptied"
+    assert outputs[2:-1] == [gr.skip()] * 5
+    assert outputs[-1] == "⚠ The image file is incomplete (truncated); please upload it again."

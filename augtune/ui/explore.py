@@ -559,14 +559,16 @@ def on_settings_upload(locale: str, image_path: str | None, upload: str | None, 
 
 
 def on_image_upload(locale: str, image_path: str | None, upload: str | None, request: gr.Request, *values: Any):
+    """[image path, upload box, *shown]. The box is emptied every time, so it is a drop zone again:
+    the picture itself is on show as the original."""
     locale = pick_locale(locale)
     if not upload:
-        return [gr.skip()] + _show(image_path, locale, values, request)
+        return [gr.skip(), gr.skip()] + _show(image_path, locale, values, request)
     try:
         images.get(upload)
     except ValueError as error:
-        return [gr.skip()] * 6 + [_warning(localize_error(str(error), locale))]
-    return [upload] + _show(upload, locale, values, request)
+        return [gr.skip(), None] + [gr.skip()] * 5 + [_warning(localize_error(str(error), locale))]
+    return [upload, None] + _show(upload, locale, values, request)
 
 
 def on_example(locale: str, image_path: str | None, event: gr.SelectData, request: gr.Request, *values: Any):
@@ -616,7 +618,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
     def slider(name: str, step: float) -> gr.Slider:
         low, high = RANGES[name]
         return gr.Slider(low, high, value=getattr(defaults, name), step=step, label=_(f"{name}.label"),
-                         info=_(f"{name}.info"), visible=shown.get(name, True))
+                         info=_(f"{name}.info"), visible=shown.get(name, True), elem_id=f"augtune-{name}")
 
     with gr.Tab(_("explore.tab"), id="explore"):
         gr.Markdown(_("locale"), visible="hidden", elem_id=LOCALE_ELEMENT)
@@ -625,21 +627,23 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
 
         gr.Markdown(_("explore.intro"))
         with gr.Row(elem_classes="augtune-presets"):
-            preset_buttons = {name: gr.Button(_(f"preset.{name}"), size="md", min_width=110) for name in PRESETS}
+            preset_buttons = {
+                name: gr.Button(_(f"preset.{name}"), size="md", min_width=110, elem_id=f"augtune-preset-{name}")
+                for name in PRESETS
+            }
         status = gr.Markdown(elem_id="augtune-status")
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
                 original = gr.Image(label=_("original.label"), format="jpeg", type="pil", interactive=False,
                                     elem_id="augtune-original", buttons=["fullscreen"])
-                with gr.Row(equal_height=True):
-                    upload = gr.File(label=_("image.label"), file_types=["image"], type="filepath", height=120,
-                                     min_width=140, elem_id="augtune-upload")
-                    examples = gr.Gallery(
-                        value=[str(path) for path in EXAMPLES], label=_("examples.label"), columns=4, rows=1,
-                        height=120, allow_preview=False, object_fit="cover", interactive=False, buttons=[],
-                        min_width=200, scale=2, elem_id="augtune-examples",
-                    )
+                upload = gr.File(label=_("image.label"), file_types=["image"], type="filepath", height=130,
+                                 elem_id="augtune-upload")
+                examples = gr.Gallery(
+                    value=[str(path) for path in EXAMPLES], label=_("examples.label"), columns=4, rows=1,
+                    height=120, allow_preview=False, object_fit="cover", interactive=False, buttons=[],
+                    elem_id="augtune-examples",
+                )
             with gr.Column(scale=5):
                 gallery = gr.Gallery(
                     label=_("grid.label"), format="jpeg", columns=defaults.columns, height="auto",
@@ -655,11 +659,11 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                 with gr.Group():
                     gr.Markdown(_("group.sampling"), elem_classes="augtune-group-title")
                     order = gr.Dropdown([(_(f"order.{value}"), value) for value in ORDERS], value=ORDERS[0],
-                                        label=_("order.label"), info=_("order.info"))
+                                        label=_("order.label"), info=_("order.info"), elem_id="augtune-order")
                     samples, columns = slider("samples", 1), slider("columns", 1)
                     with gr.Row(equal_height=True):
                         seed = gr.Number(defaults.seed, precision=0, label=_("seed.label"), info=_("seed.info"),
-                                         min_width=160, scale=2)
+                                         min_width=160, scale=2, elem_id="augtune-seed")
                         resample = gr.Button(_("resample"), variant="primary", min_width=120, scale=1,
                                              elem_id="augtune-resample")
             with gr.Column(min_width=300):
@@ -673,27 +677,30 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                     crop_mode = gr.Radio(
                         [(_(f"crop_mode.{mode}"), mode) for mode in ("random", "center", "none")],
                         value=defaults.crop_mode, label=_("crop_mode.label"), info=_("crop_mode.info"),
+                        elem_id="augtune-crop_mode",
                     )
                     crop_size, resize_size = slider("crop_size", 1), slider("resize_size", 1)
                     scale_min, scale_max = slider("scale_min", 0.01), slider("scale_max", 0.01)
                     with gr.Row():
                         ratio_min, ratio_max = (
                             gr.Number(getattr(defaults, name), label=_(f"{name}.label"), info=_(f"{name}.info"),
-                                      step=0.05, min_width=140, visible=shown[name])
+                                      step=0.05, min_width=140, visible=shown[name], elem_id=f"augtune-{name}")
                             for name in ("ratio_min", "ratio_max")
                         )
 
         with gr.Accordion(_("distributions.label"), open=False) as distributions_panel:
             gr.Markdown(_("distributions.note"))
-            draw_histograms = gr.Button(_("distributions.button"))
+            draw_histograms = gr.Button(_("distributions.button"), elem_id="augtune-draw-histograms")
             histograms = gr.Image(label=_("distributions.plot"), format="png", type="pil", interactive=False,
                                   elem_id="augtune-histograms", buttons=["fullscreen"])
         with gr.Accordion(_("code.label"), open=True):
             code = gr.Code(spec_to_code(defaults), language="python", interactive=False, label=_("code.code"),
                            elem_id="augtune-code")
             with gr.Row():
-                download = gr.DownloadButton(_("code.download"), value=settings_file(defaults))
-                upload_settings = gr.UploadButton(_("code.upload"), file_types=[".json"], type="filepath")
+                download = gr.DownloadButton(_("code.download"), value=settings_file(defaults),
+                                             elem_id="augtune-download")
+                upload_settings = gr.UploadButton(_("code.upload"), file_types=[".json"], type="filepath",
+                                                  elem_id="augtune-load-settings")
 
         widgets = [hflip_p, vflip_p, brightness, contrast, saturation, hue, crop_mode, crop_size, resize_size,
                    scale_min, scale_max, ratio_min, ratio_max, order, samples, columns, seed]
@@ -718,7 +725,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         listen(resample.click, on_resample, base + widgets, [seed] + shown_outputs)
         for name, button in preset_buttons.items():
             listen(button.click, preset_handler(name), base, widgets + shown_outputs)
-        listen(upload.upload, on_image_upload, base + [upload] + widgets, [image_path] + shown_outputs)
+        listen(upload.upload, on_image_upload, base + [upload] + widgets, [image_path, upload] + shown_outputs)
         listen(examples.select, on_example, base + widgets, [image_path] + shown_outputs)
         listen(upload_settings.upload, on_settings_upload, base + [upload_settings], widgets + shown_outputs)
         for trigger in (draw_histograms.click, distributions_panel.expand):

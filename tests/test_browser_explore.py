@@ -1,0 +1,191 @@
+"""The Explore tab in a real browser (Debian's Chromium through Playwright) against the launched app."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOT = ROOT / "docs" / "screenshot-explore.png"
+TILES = "#augtune-grid button.thumbnail-item img"
+WAIT_MS = 30_000
+
+
+def open_explore(page, url: str, tiles: int = 8) -> None:
+    page.goto(url)
+    wait_for_tiles(page, tiles)
+
+
+def wait_for_tiles(page, count: int) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll({TILES!r}).length === {count}"
+        f" && [...document.querySelectorAll({TILES!r})].every(img => img.complete && img.naturalWidth > 0)",
+        timeout=WAIT_MS,
+    )
+
+
+def captions(page) -> list[str]:
+    return page.locator(TILES).evaluate_all("images => images.map(image => image.alt)")
+
+
+def wait_for_new_captions(page, before: list[str]) -> list[str]:
+    page.wait_for_function(
+        f"""before => {{
+            const now = [...document.querySelectorAll({TILES!r})].map(image => image.alt);
+            return now.length > 0 && JSON.stringify(now) !== JSON.stringify(before);
+        }}""",
+        arg=before,
+        timeout=WAIT_MS,
+    )
+    return captions(page)
+
+
+def status(page) -> str:
+    return page.inner_text("#augtune-status").strip()
+
+
+def wait_for_status(page, text: str) -> None:
+    page.wait_for_function(
+        f"document.getElementById('augtune-status').innerText.includes({text!r})", timeout=WAIT_MS
+    )
+
+
+def set_number(page, elem_id: str, value: str) -> None:
+    """Type into a slider's or number's box and leave it, as a user does (a slider applies on release)."""
+    box = page.locator(f"#{elem_id} input[type=number]")
+    box.fill(value)
+    box.press("Tab")
+
+
+def code_text(page) -> str:
+    return page.locator("#augtune-code .cm-content").inner_text()
+
+
+def test_default_grid_shows_the_lesson_pipeline_on_the_cat(page, app_server):
+    open_explore(page, app_server.url)
+    labels = captions(page)
+    assert [label.split(" · ")[0] for label in labels] == [f"#{number}" for number in range(1, 9)]
+    assert all("crop (" in label and "brightness ×" in label for label in labels)
+    assert status(page) == "8 samples of the 451 × 300 image · seed 0"
+    assert page.locator("#augtune-original img").count() == 1
+    assert page.locator("#augtune-legend li").count() == 8
+    if os.environ.get("AUGTUNE_SCREENSHOTS") == "1":
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)
+        with Image.open(SCREENSHOT) as shot:  # a palette PNG keeps the README's picture small
+            shot.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(SCREENSHOT, optimize=True)
+        assert SCREENSHOT.stat().st_size < 500_000
+
+
+def test_sliders_and_seed_change_the_grid_and_bad_values_keep_it(page, app_server):
+    open_explore(page, app_server.url)
+    set_number(page, "augtune-samples", "5")
+    wait_for_tiles(page, 5)
+    before = captions(page)
+    set_number(page, "augtune-seed", "7")
+    after = wait_for_new_captions(page, before)
+    assert len(after) == 5 and after != before
+    wait_for_status(page, "seed 7")
+
+    set_number(page, "augtune-ratio_min", "5")
+    wait_for_status(page, "⚠")
+    assert status(page) == "⚠ Aspect ratio min (5) must not be larger than Aspect ratio max (2)."
+    assert captions(page) == after, "the grid keeps its last good result"
+
+    set_number(page, "augtune-ratio_min", "0.5")
+    set_number(page, "augtune-brightness", "0")
+    fresh = wait_for_new_captions(page, after)
+    assert not any("brightness" in label for label in fresh)
+    assert "⚠" not in status(page)
+
+
+def test_uploading_an_image_and_picking_an_example(page, app_server, tmp_path):
+    height, width = 200, 300
+    y, x = np.mgrid[0:height, 0:width]
+    picture = tmp_path / "stripes.png"
+    Image.fromarray(np.stack([x % 256, y, 255 - x % 256], axis=-1).astype(np.uint8)).save(picture)
+    open_explore(page, app_server.url)
+    before = captions(page)
+    page.locator("#augtune-upload input[type=file]").set_input_files(str(picture))
+    wait_for_status(page, "300 × 200")
+    after = wait_for_new_captions(page, before)
+    assert len(after) == 8
+
+    page.locator("#augtune-examples button.thumbnail-item").nth(3).click()  # rocket.jpg
+    with Image.open(ROOT / "assets" / "rocket.jpg") as rocket:
+        wait_for_status(page, f"{rocket.width} × {rocket.height}")
+
+    not_an_image = tmp_path / "notes.png"
+    not_an_image.write_text("these are lecture notes, not a picture")
+    page.locator("#augtune-upload input[type=file]").set_input_files(str(not_an_image))
+    wait_for_status(page, "not an image augtune can read")
+
+
+def test_code_panel_shows_code_that_runs(page, app_server):
+    open_explore(page, app_server.url)
+    image = Image.new("RGB", (320, 240), (30, 160, 90))
+    namespace: dict = {}
+    exec(code_text(page), namespace)
+    assert namespace["augment"](image).size == (200, 200)
+
+    before = code_text(page)
+    page.click("#augtune-preset-hotdog_test")
+    page.wait_for_function(
+        "document.querySelector('#augtune-code .cm-content').innerText.includes('CenterCrop')", timeout=WAIT_MS
+    )
+    namespace = {}
+    exec(code_text(page), namespace)
+    assert code_text(page) != before
+    assert namespace["augment"](image).size == (224, 224)
+    assert page.locator("#augtune-crop_mode input[value=center]").is_checked()
+
+
+def test_histograms_are_drawn_on_demand(page, app_server):
+    open_explore(page, app_server.url)
+    page.get_by_text("Distributions of the sampled values").click()  # opening the panel draws them
+    page.wait_for_selector("#augtune-histograms img", timeout=WAIT_MS)
+    natural_size = "image => [image.naturalWidth, image.naturalHeight]"
+    image = page.locator("#augtune-histograms img")
+    assert image.evaluate(natural_size) == [1134, 810], "7 panels: 3 columns, 3 rows of 4.2 x 3 inches at 90 dpi"
+    first = image.get_attribute("src")
+    page.click("#augtune-preset-brightness")
+    page.wait_for_function("!document.querySelector('#augtune-code .cm-content').innerText.includes('Crop')")
+    page.click("#augtune-draw-histograms")
+    page.wait_for_function(
+        f"""(() => {{
+            const image = document.querySelector('#augtune-histograms img');
+            return image && image.getAttribute('src') !== {first!r} && image.complete && image.naturalWidth > 0;
+        }})()""",
+        timeout=WAIT_MS,
+    )
+    assert image.evaluate(natural_size) == [378, 270], "one panel: brightness"
+
+
+def test_page_in_chinese(browser, app_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        open_explore(page, app_server.url)
+        body = page.inner_text("body")
+        for words in ("探索图像增广", "水平翻转概率", "亮度", "随机裁剪并缩放", "重新采样"):
+            assert words in body, words
+        assert all("裁剪" in label and "亮度" in label for label in captions(page))
+        assert "随机种子 0" in status(page)
+    finally:
+        context.close()
+
+
+def test_gradio_language_switch_also_switches_captions(page, app_server):
+    open_explore(page, app_server.url)
+    before = captions(page)
+    page.get_by_text("Settings", exact=True).click()
+    page.locator("input[aria-label=Language]").click()
+    page.get_by_text("简体中文").click()
+    page.locator("[role=dialog] button").first.click()  # the panel's close (×) button
+    page.wait_for_function("document.body.innerText.includes('水平翻转概率')", timeout=WAIT_MS)
+    page.click("#augtune-resample")
+    after = wait_for_new_captions(page, before)
+    assert all("裁剪" in label for label in after)

@@ -462,15 +462,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             label=args.label,
         )
         roots = [Path("/")]  # the command line's user may read what they like; the server's users may not
+        device: dict = {}
 
         def show(event: dict) -> None:
             if event["kind"] == "epoch":
                 print(event["log_line"], flush=True)
             elif event["kind"] == "status" and not args.quiet:
                 print(event["message"], file=sys.stderr, flush=True)
-            elif event["kind"] == "device" and not args.quiet:
-                print(f"device {event['device']} (mixed precision: {event['amp']})", file=sys.stderr, flush=True)
+            elif event["kind"] == "device":
+                device.update(event)  # shown with the data, so that a bad --data is the only line printed
             elif event["kind"] == "data" and not args.quiet:
+                print(f"device {device['device']} (mixed precision: {device['amp']})", file=sys.stderr, flush=True)
                 counts = ", ".join(f"{c} {event['train_counts'][c]}/{event['test_counts'][c]}" for c in event["classes"])
                 print(f"classes (train/test images): {counts}", file=sys.stderr, flush=True)
                 if event["note"]:

@@ -517,7 +517,8 @@ def _warning(message: str) -> str:
 
 def _widget_updates(spec: AugSpec) -> list[Any]:
     shown = crop_widgets_shown(spec.crop_mode)
-    return [gr.update(value=value, visible=shown.get(name, True)) for name, value in zip(FIELDS, widgets_from_spec(spec))]
+    values = zip(FIELDS, widgets_from_spec(spec))
+    return [gr.update(value=value, visible=shown.get(name, True)) for name, value in values]
 
 
 def on_change(locale: str, image_path: str | None, request: gr.Request, *values: Any):

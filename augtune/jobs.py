@@ -8,8 +8,10 @@ their place in the line.
 
 Each run trains in its own *spawned* process: a thread would starve the web server of the GIL and
 share torch's global random state with the Explore tab, and a forked child would inherit the server's
-threads and locks. The worker sends the engine's events back over a queue; cancelling sets an event
-that the engine polls at every batch, and a worker that does not stop within `CANCEL_GRACE_S` is
+threads and locks. A spawned process spends seconds importing torch before it can train, so the
+manager keeps one spare worker warmed up (imported, waiting for its run): pressing Start gets a first
+epoch row that much sooner. The worker sends the engine's events back over a queue; cancelling sets an
+event that the engine polls at every batch, and a worker that does not stop within `CANCEL_GRACE_S` is
 killed. Finished runs and their files are deleted `AUGTUNE_RUN_TTL_S` seconds (default 2 h) after
 they end.
 
@@ -51,10 +53,11 @@ FINISHED = frozenset({DONE, FAILED, CANCELLED})
 
 
 class JobError(ValueError):
-    """A request the manager refuses; str(error) is one sentence for the user."""
+    """A request the manager refuses; str(error) is one sentence for the user, `code` names it for translation."""
 
-
-NOT_FOUND = "This run does not exist any more, or it belongs to someone else."
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _env_number(name: str, default: float, kind=int):
@@ -94,9 +97,7 @@ class Job:
     device: dict | None = None
     result: dict | None = None
     version: int = 0  # bumped on every change, so a poller can tell cheaply whether to redraw
-    process: Any = None
-    events: Any = None
-    stop: Any = None
+    worker: Worker | None = None
     stop_deadline: float | None = None
     stop_reason: str = ""
 
@@ -125,6 +126,8 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._waiting: deque[str] = deque()
         self._closed = threading.Event()
+        self._spare: Worker | None = None
+        self._warm_spare()
         self._janitor = threading.Thread(target=self._clean_periodically, name="augtune-jobs-janitor", daemon=True)
         self._janitor.start()
         # Workers are not daemonic (the engine may start DataLoader workers), so stop them ourselves.
@@ -142,16 +145,18 @@ class JobManager:
         the class's queue.
         """
         if not configs:
-            raise JobError("Choose at least one run to start.")
+            raise JobError("Choose at least one run to start.", "empty")
         if not isinstance(owner, str) or len(owner) < 16:
-            raise JobError("This browser has no valid session token; reload the page.")
+            raise JobError("This browser has no valid session token; reload the page.", "owner")
         with self._lock:
             if self._closed.is_set():
-                raise JobError("The server is shutting down; try again in a minute.")
+                raise JobError("The server is shutting down; try again in a minute.", "closed")
             if any(job.owner == owner and job.status not in FINISHED for job in self._jobs.values()):
-                raise JobError("You already have a run in progress; wait for it to finish or cancel it first.")
+                raise JobError("You already have a run in progress; wait for it to finish or cancel it first.", "busy")
             if len(self._waiting) + len(configs) > self.max_queued:
-                raise JobError(f"The training queue is full ({self.max_queued} runs waiting); try again in a few minutes.")
+                raise JobError(
+                    f"The training queue is full ({self.max_queued} runs waiting); try again in a few minutes.", "full"
+                )
             group = secrets.token_urlsafe(12)
             ids = []
             for config in configs:
@@ -207,7 +212,7 @@ class JobManager:
             job.status = CANCELLING
             job.stop_reason = reason
             job.stop_deadline = time.monotonic() + CANCEL_GRACE_S
-            job.stop.set()
+            job.worker.stop.set()
             job.version += 1
 
     # ----- housekeeping -------------------------------------------------------------------------------
@@ -239,13 +244,10 @@ class JobManager:
             jobs = list(self._jobs.values())
             for job in jobs:
                 self._cancel(job, "The server shut down.")
-        for job in jobs:
-            process = job.process
-            if process is not None and process.is_alive():
-                process.join(timeout=2)
-                if process.is_alive():
-                    process.kill()
-                    process.join(timeout=5)
+            spare, self._spare = self._spare, None
+        workers = [job.worker for job in jobs if job.worker is not None] + ([spare] if spare else [])
+        for worker in workers:
+            worker.end(grace_s=2)
 
     def _clean_periodically(self) -> None:
         interval = max(1.0, min(self.ttl_s / 4, 300.0))
@@ -260,7 +262,7 @@ class JobManager:
         job = self._jobs.get(job_id) if isinstance(job_id, str) else None
         # Unknown and foreign runs read the same, so ids cannot be probed.
         if job is None or not isinstance(owner, str) or not _same(job.owner, owner):
-            raise JobError(NOT_FOUND)
+            raise JobError("This run does not exist any more, or it belongs to someone else.", "not_found")
         return job
 
     def _snapshot(self, job: Job) -> dict:
@@ -307,31 +309,31 @@ class JobManager:
                 self._finish(job, FAILED, f"The training process could not be started ({_sentence(error)}).")
 
     def _launch(self, job: Job) -> None:
-        job.events = self._context.Queue()
-        job.stop = self._context.Event()
-        job.process = self._context.Process(
-            target=run_worker,
-            args=(job.config.to_dict(), str(job.run_dir), job.events, job.stop),
-            name=f"augtune-train-{job.id[:8]}",
-        )
-        with _spawning_without_main_script():
-            job.process.start()
+        worker, self._spare = self._spare, None
+        if worker is None or not worker.process.is_alive():
+            worker = Worker(self._context)
+        worker.assign(job.config.to_dict(), str(job.run_dir))
+        job.worker = worker
         job.status = RUNNING
         job.started = time.time()
         job.message = "Starting the training process..."
         job.version += 1
         threading.Thread(target=self._monitor, args=(job,), name=f"augtune-monitor-{job.id[:8]}", daemon=True).start()
+        self._warm_spare()
+
+    def _warm_spare(self) -> None:
+        if self._spare is None and not self._closed.is_set():
+            try:
+                self._spare = Worker(self._context)
+            except Exception:  # no spare is only slower; the run itself will say why a worker cannot start
+                traceback.print_exc()
 
     def _monitor(self, job: Job) -> None:
         """Moves the worker's events into the job until the worker ends (or must be stopped)."""
+        worker = job.worker
         end: dict | None = None
         while end is None:
-            try:
-                event = job.events.get(timeout=POLL_S)
-            except queue.Empty:
-                event = None
-            except (EOFError, OSError, ValueError):  # the worker died mid-message
-                event = None
+            event = worker.next_event(timeout=POLL_S)
             if event is not None:
                 if event.get("kind") == "end":
                     end = event
@@ -339,7 +341,7 @@ class JobManager:
                 with self._lock:
                     self._apply(job, event)
                 continue
-            if not job.process.is_alive():
+            if not worker.process.is_alive():
                 end = self._drain_after_death(job)
                 break
             with self._lock:
@@ -347,40 +349,28 @@ class JobManager:
                     self._cancel(job, f"The run was stopped after the time limit of {self.max_run_s / 60:g} minutes.")
                 overdue = job.stop_deadline is not None and time.monotonic() > job.stop_deadline
             if overdue:
-                job.process.kill()
-        job.process.join(timeout=CANCEL_GRACE_S)
-        if job.process.is_alive():
-            job.process.kill()
-            job.process.join(timeout=5)
+                worker.process.kill()
+        worker.end(grace_s=CANCEL_GRACE_S)
         with self._lock:
             status, error = end["status"], end.get("error", "")
             if job.status == CANCELLING and status != DONE:
                 status, error = CANCELLED, job.stop_reason
             self._finish(job, status, error)
             self._start_waiting()
-        with contextlib.suppress(Exception):
-            job.events.close()
 
     def _drain_after_death(self, job: Job) -> dict:
         """The worker is gone; take what it sent before dying, or explain its death."""
         deadline = time.monotonic() + 1.0
-        while time.monotonic() < deadline:
-            try:
-                event = job.events.get(timeout=0.1)
-            except queue.Empty:
-                break
-            except (EOFError, OSError, ValueError):
-                break
+        while time.monotonic() < deadline and (event := job.worker.next_event(timeout=0.1)) is not None:
             if event.get("kind") == "end":
                 return event
             with self._lock:
                 self._apply(job, event)
         if job.status == CANCELLING:
             return {"status": CANCELLED}
-        code = job.process.exitcode
         return {
             "status": FAILED,
-            "error": f"The training process stopped unexpectedly (exit code {code}); "
+            "error": f"The training process stopped unexpectedly (exit code {job.worker.process.exitcode}); "
             "the machine may have run out of memory, so try a smaller batch size or image size.",
         }
 
@@ -428,35 +418,90 @@ def _close_if_alive(manager_ref) -> None:
 
 
 _SPAWN_LOCK = threading.Lock()
+# A worker shares the CPU with the web server. OpenMP's default busy-waiting then makes torch's threads
+# spin against the server's for the same cores (training steps 3x slower under load, measured); sleeping
+# threads cost a few microseconds per parallel region instead. A host's own setting wins.
+WORKER_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 
 @contextlib.contextmanager
-def _spawning_without_main_script():
-    """Spawn re-runs the parent's __main__ script in every child, so that functions defined there can be
-    unpickled. app.py builds the whole web UI when imported (seconds and hundreds of MB per run), and our
-    worker needs nothing from it: its target lives in this module. Hide the script while a child starts.
+def _spawning_worker():
+    """The state a worker must be spawned in (held only while `Process.start` runs).
+
+    Spawn re-runs the parent's __main__ script in every child, so that functions defined there can be
+    unpickled. app.py builds the whole web UI when imported (seconds and hundreds of MB per worker), and
+    our worker needs nothing from it: its target lives in this module. So the script is hidden. The
+    child reads its environment (WORKER_ENVIRONMENT) before torch loads, which is only possible here.
     """
     main = sys.modules.get("__main__")
-    if main is None:
-        yield
-        return
     with _SPAWN_LOCK:
-        saved = {name: main.__dict__[name] for name in ("__file__", "__spec__") if name in main.__dict__}
-        main.__dict__.pop("__file__", None)
-        main.__spec__ = None
+        saved_main = {name: main.__dict__[name] for name in ("__file__", "__spec__") if main and name in main.__dict__}
+        added_env = {name: value for name, value in WORKER_ENVIRONMENT.items() if name not in os.environ}
+        if main is not None:
+            main.__dict__.pop("__file__", None)
+            main.__spec__ = None
+        os.environ.update(added_env)
         try:
             yield
         finally:
-            main.__dict__.pop("__spec__", None)
-            main.__dict__.update(saved)
+            for name in added_env:
+                os.environ.pop(name, None)
+            if main is not None:
+                main.__dict__.pop("__spec__", None)
+                main.__dict__.update(saved_main)
 
 
 # ----- the worker process -------------------------------------------------------------------------------
 
 
-def run_worker(config: dict, out_dir: str, events, stop) -> None:
-    """Entry point of a training process: train, stream events, end with exactly one "end" event."""
+class Worker:
+    """One spawned training process, started before it has a run so that it can import torch meanwhile.
+
+    Its event queue and stop event are made with it: multiprocessing lets a process inherit them only
+    when it starts. Its run arrives later through `assign`."""
+
+    def __init__(self, context) -> None:
+        self.events = context.Queue()
+        self.stop = context.Event()
+        inbox, self._outbox = context.Pipe(duplex=False)
+        self.process = context.Process(target=run_worker, args=(inbox, self.events, self.stop), name="augtune-train")
+        with _spawning_worker():
+            self.process.start()
+        inbox.close()
+
+    def assign(self, config: dict, out_dir: str) -> None:
+        self._outbox.send((config, out_dir))
+        self._outbox.close()
+
+    def next_event(self, timeout: float) -> dict | None:
+        try:
+            return self.events.get(timeout=timeout)
+        except queue.Empty:
+            return None
+        except (EOFError, OSError, ValueError):  # the worker died mid-message
+            return None
+
+    def end(self, grace_s: float) -> None:
+        """Wait for the process to exit (a worker without a run exits when its inbox closes), else kill it."""
+        with contextlib.suppress(OSError):
+            self._outbox.close()
+        self.process.join(timeout=grace_s)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join(timeout=5)
+        with contextlib.suppress(Exception):
+            self.events.close()
+
+
+def run_worker(inbox, events, stop) -> None:
+    """Entry point of a training process: warm up, wait for a run, train it, end with one "end" event."""
     _exit_with_parent()
+    with contextlib.suppress(Exception):  # a failed import is reported by _train, with its run
+        from . import train  # noqa: F401 - imported now, while no one is waiting for it
+    try:
+        config, out_dir = inbox.recv()
+    except (EOFError, OSError):
+        return  # the manager closed without a run for this worker
     events.put({"kind": "end", **_train(config, out_dir, events, stop)})
     events.close()
     events.join_thread()

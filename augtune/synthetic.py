@@ -20,6 +20,7 @@ import os
 import random
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,8 @@ CLASSES = ("disc", "square", "triangle", "cross")
 # Centre of each class's hue band in the training split (0..1 around the colour wheel).
 TRAIN_HUES = {"disc": 0.0, "square": 0.25, "triangle": 0.5, "cross": 0.75}
 TRAIN_HUE_WIDTH = 0.06
-VERSION = 1  # bump when the drawing changes, so stale caches are not reused
+SUPERSAMPLE = 4
+VERSION = 2  # bump when the drawing changes, so stale caches are not reused
 
 BIAS_SENTENCE = (
     "In the synthetic training images each shape has its own narrow colour and sits in the left half; "
@@ -65,21 +67,28 @@ def ensure_synthetic(spec: SyntheticSpec = SyntheticSpec(), root: Path | None = 
     root.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{spec.folder_name}-", dir=root))
     try:
+        jobs = []
         for split, per_class in (("train", spec.train_per_class), ("test", spec.test_per_class)):
             for class_name in CLASSES:
-                folder = work / split / class_name
-                folder.mkdir(parents=True)
-                for index in range(per_class):
-                    if should_stop is not None and index % 50 == 0 and should_stop():
-                        raise InterruptedError("stopped while generating the synthetic data set")
-                    image = draw_scene(class_name, split, index, spec.size)
-                    image.save(folder / f"{index:04d}.png", optimize=False)
+                (work / split / class_name).mkdir(parents=True)
+                jobs += [(split, class_name, index) for index in range(per_class)]
+
+        def draw(job) -> None:
+            if should_stop is not None and should_stop():
+                raise InterruptedError("stopped while generating the synthetic data set")
+            split, class_name, index = job
+            draw_scene(class_name, split, index, spec.size).save(work / split / class_name / f"{index:04d}.png")
+
+        # Pillow and numpy let go of the GIL while they work, so threads share the drawing out over the cores.
+        with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+            list(pool.map(draw, jobs))
         (work / "COMPLETE").write_text("")
-        if target.exists():  # a damaged copy without its marker (written by hand, or by an older version)
-            shutil.rmtree(target, ignore_errors=True)
+        if (target / "COMPLETE").is_file():  # another process finished first: its copy is identical
+            return target
+        shutil.rmtree(target, ignore_errors=True)  # a damaged copy without its marker
         try:
             work.rename(target)
-        except OSError:  # another process finished first: its copy is identical
+        except OSError:
             if not (target / "COMPLETE").is_file():
                 raise
     finally:
@@ -91,9 +100,7 @@ def draw_scene(class_name: str, split: str, index: int, size: int) -> Image.Imag
     """One picture: a shaded shape on a textured background, biased in train, unbiased in test."""
     seed = int.from_bytes(hashlib.sha256(f"{VERSION}/{split}/{class_name}/{index}".encode()).digest()[:8], "big")
     rng = random.Random(seed)
-    scale = 3  # drawn large and reduced: anti-aliased edges like a photo's
-    big = size * scale
-    image = _background(rng, big)
+    image = _background(rng, size)
 
     if split == "train":
         hue = (TRAIN_HUES[class_name] + rng.uniform(-TRAIN_HUE_WIDTH / 2, TRAIN_HUE_WIDTH / 2)) % 1.0
@@ -102,36 +109,35 @@ def draw_scene(class_name: str, split: str, index: int, size: int) -> Image.Imag
         hue = rng.random()
         centre_x = rng.uniform(0.22, 0.78)
     centre_y = rng.uniform(0.25, 0.75)
-    radius = rng.uniform(0.16, 0.24) * big
+    radius = rng.uniform(0.16, 0.24) * size
     colour = colorsys.hsv_to_rgb(hue, rng.uniform(0.65, 1.0), rng.uniform(0.65, 1.0))
     angle = rng.uniform(-0.35, 0.35)
 
-    polygon = _shape(class_name, centre_x * big, centre_y * big, radius, angle)
-    _shadow(image, polygon, rng, big)
+    polygon = _shape(class_name, centre_x * size, centre_y * size, radius, angle)
+    _shadow(image, polygon, rng, size)
     _shaded_fill(image, polygon, colour, rng)
-    image = image.resize((size, size), Image.Resampling.LANCZOS)
     return _sensor_noise(image, rng)
 
 
-def _background(rng: random.Random, big: int) -> Image.Image:
+def _background(rng: random.Random, side: int) -> Image.Image:
     """A muted gradient with soft blobs and streaks: clutter, but never the colour of a class."""
     base = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.25), rng.uniform(0.35, 0.85))
     other = colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.0, 0.25), rng.uniform(0.35, 0.85))
-    ramp = np.linspace(0.0, 1.0, big, dtype=np.float32)
+    ramp = np.linspace(0.0, 1.0, side, dtype=np.float32)
     direction = rng.uniform(0, 2 * math.pi)
     t = np.clip(0.5 + (ramp[None, :] - 0.5) * math.cos(direction) + (ramp[:, None] - 0.5) * math.sin(direction), 0, 1)
     pixels = (np.array(base)[None, None, :] * (1 - t[..., None]) + np.array(other)[None, None, :] * t[..., None]) * 255
     image = Image.fromarray(pixels.astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(image, "RGBA")
     for _ in range(rng.randint(4, 9)):
-        x, y, r = rng.uniform(0, big), rng.uniform(0, big), rng.uniform(0.05, 0.3) * big
+        x, y, r = rng.uniform(0, side), rng.uniform(0, side), rng.uniform(0.05, 0.3) * side
         grey = rng.randint(40, 220)
         draw.ellipse((x - r, y - r, x + r, y + r), fill=(grey, grey, grey, rng.randint(20, 60)))
     for _ in range(rng.randint(2, 6)):
-        points = [(rng.uniform(0, big), rng.uniform(0, big)) for _ in range(2)]
+        points = [(rng.uniform(0, side), rng.uniform(0, side)) for _ in range(2)]
         grey = rng.randint(40, 220)
-        draw.line(points, fill=(grey, grey, grey, rng.randint(30, 80)), width=rng.randint(2, max(3, big // 40)))
-    return image.filter(ImageFilter.GaussianBlur(big / 60))
+        draw.line(points, fill=(grey, grey, grey, rng.randint(30, 80)), width=rng.randint(2, max(3, side // 40)))
+    return image.filter(ImageFilter.GaussianBlur(side / 60))
 
 
 def _shape(class_name: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
@@ -148,27 +154,24 @@ def _shape(class_name: str, cx: float, cy: float, r: float, angle: float) -> lis
     return [(cx + r * (x * cos - y * sin), cy + r * (x * sin + y * cos)) for x, y in corners]
 
 
-def _shadow(image: Image.Image, polygon, rng: random.Random, big: int) -> None:
-    offset = rng.uniform(0.01, 0.03) * big
+def _shadow(image: Image.Image, polygon, rng: random.Random, size: int) -> None:
+    offset = rng.uniform(0.01, 0.03) * size
     layer = Image.new("L", image.size, 0)
     ImageDraw.Draw(layer).polygon([(x + offset, y + offset) for x, y in polygon], fill=110)
-    layer = layer.filter(ImageFilter.GaussianBlur(big / 50))
-    image.paste(Image.new("RGB", image.size, (0, 0, 0)), mask=layer)
+    image.paste(Image.new("RGB", image.size, (0, 0, 0)), mask=layer.filter(ImageFilter.GaussianBlur(size / 50)))
 
 
 def _shaded_fill(image: Image.Image, polygon, colour, rng: random.Random) -> None:
-    """Fill the shape with its colour, lit from one side, so it looks like an object rather than a sticker."""
-    xs, ys = [p[0] for p in polygon], [p[1] for p in polygon]
-    x0, y0, x1, y1 = int(min(xs)), int(min(ys)), int(max(xs)) + 1, int(max(ys)) + 1
-    width, height = max(1, x1 - x0), max(1, y1 - y0)
+    """Fill the shape with its colour, lit from one side, so it looks like an object rather than a sticker.
+    Its outline is drawn SUPERSAMPLE times larger and reduced: smooth edges, like a photo's."""
     light = rng.uniform(0, 2 * math.pi)
-    u = np.linspace(-1, 1, width, dtype=np.float32)[None, :]
-    v = np.linspace(-1, 1, height, dtype=np.float32)[:, None]
-    shade = 0.8 + 0.25 * (u * math.cos(light) + v * math.sin(light))
+    side = image.width
+    u = np.linspace(-1, 1, side, dtype=np.float32)[None, :]
+    shade = 0.8 + 0.25 * (u * math.cos(light) + u.T * math.sin(light))
     fill = np.clip(np.array(colour, dtype=np.float32)[None, None, :] * shade[..., None] * 255, 0, 255).astype(np.uint8)
-    mask = Image.new("L", (width, height), 0)
-    ImageDraw.Draw(mask).polygon([(x - x0, y - y0) for x, y in polygon], fill=255)
-    image.paste(Image.fromarray(fill, "RGB"), (x0, y0), mask)
+    mask = Image.new("L", (side * SUPERSAMPLE, side * SUPERSAMPLE), 0)
+    ImageDraw.Draw(mask).polygon([(x * SUPERSAMPLE, y * SUPERSAMPLE) for x, y in polygon], fill=255)
+    image.paste(Image.fromarray(fill, "RGB"), (0, 0), mask.resize(image.size, Image.Resampling.BOX))
 
 
 def _sensor_noise(image: Image.Image, rng: random.Random) -> Image.Image:

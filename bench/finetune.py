@@ -1,0 +1,244 @@
+"""How fast and how well the fine-tuning engine trains on this machine. Prints tables of medians.
+
+    python bench/finetune.py                # everything (several minutes on 2 CPU cores)
+    python bench/finetune.py --quick        # tiny sizes: checks that the script works
+    python bench/finetune.py --only speed   # or: job, accuracy
+    python bench/finetune.py --gpu-job [--tiny]   # what bench/gpu.sh runs
+
+Measured:
+  speed     images/s of our training loop (train(), epochs after the first) against the bare model's
+            forward+backward on one ready batch of the same size (the data pipeline's overhead), and
+            against the lesson's way: torchvision ImageFolder + per-sample v1 transforms + DataLoader on
+            the same PNG files.
+  job       the default job (train(TrainConfig()), from scratch unless the ImageNet weights are cached):
+            seconds to the first epoch row and to the end, first with an empty cache (the synthetic set
+            is drawn) and then with it cached.
+  accuracy  test accuracy on the synthetic set with the Explore tab's combined augmentation against
+            none, over several seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see the report on busy machines
+
+import torch  # noqa: E402
+from torch.nn import functional as F  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from augtune import PRESETS  # noqa: E402
+from augtune import data as data_module  # noqa: E402
+from augtune.model import build_model, cached_weights_file, param_groups  # noqa: E402
+from augtune.synthetic import SyntheticSpec, ensure_synthetic  # noqa: E402
+from augtune.train import Normalizer, TrainConfig, train  # noqa: E402
+
+
+def median_rate(images: int, seconds: list[float]) -> float:
+    return images / statistics.median(seconds)
+
+
+def bare_images_per_s(image_size: int, batch: int, steps: int, classes: int = 4) -> float:
+    """Forward + backward + SGD step on one ready, normalised batch: the model alone."""
+    torch.manual_seed(0)
+    model = build_model(classes, pretrained=False)
+    optimizer = torch.optim.SGD(param_groups(model, 0.01, 10), lr=0.01, weight_decay=0.001)
+    images = torch.randn(batch, 3, image_size, image_size)
+    labels = torch.randint(0, classes, (batch,))
+    model.train()
+    seconds = []
+    for step in range(steps + 1):
+        started = time.perf_counter()
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if step:  # the first step pays for allocations
+            seconds.append(time.perf_counter() - started)
+    return median_rate(batch, seconds)
+
+
+def ours_images_per_s(image_size: int, batch: int, epochs: int, out: Path) -> float:
+    """train() itself, with the combined augmentation: the median images/s of the epochs after the first."""
+    config = TrainConfig(pretrained=False, epochs=epochs, batch_size=batch, image_size=image_size, augment=PRESETS["combined"])
+    rows = train(config, out).rows
+    return statistics.median(row.images_per_s for row in rows[1:])
+
+
+def lesson_images_per_s(folder: Path, image_size: int, batch: int, epochs: int, workers: int) -> float:
+    """The lesson's way: ImageFolder + per-sample v1 transforms (PIL) + DataLoader, same step, same images."""
+    from torchvision import datasets, transforms
+
+    transform = transforms.Compose(
+        [
+            transforms.RandomHorizontalFlip(),
+            transforms.ColorJitter(brightness=0.5, contrast=0.5, saturation=0.5, hue=0.5),
+            transforms.RandomResizedCrop(image_size, scale=(0.1, 1), ratio=(0.5, 2)),
+            transforms.ToTensor(),
+            transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        ]
+    )
+    dataset = datasets.ImageFolder(str(folder / "train"), transform=transform)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True)
+    torch.manual_seed(0)
+    model = build_model(len(dataset.classes), pretrained=False)
+    optimizer = torch.optim.SGD(param_groups(model, 0.01, 10), lr=0.01, weight_decay=0.001)
+    model.train()
+    rates = []
+    for _ in range(epochs):
+        started, seen = time.perf_counter(), 0
+        for images, labels in loader:
+            loss = F.cross_entropy(model(images), labels)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(labels)
+        rates.append(seen / (time.perf_counter() - started))
+    return statistics.median(rates[1:] if len(rates) > 1 else rates)
+
+
+def speed(args) -> None:
+    size, batch = args.image_size, args.batch_size
+    folder = ensure_synthetic(data_module.synthetic_spec())
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = bare_images_per_s(size, batch, steps=args.steps)
+        ours = ours_images_per_s(size, batch, epochs=args.speed_epochs, out=Path(tmp))
+        lesson = lesson_images_per_s(folder, size, batch, epochs=args.speed_epochs, workers=args.workers)
+    print(f"\n## Training speed, {size} px, batch {batch}, {torch.get_num_threads()} torch threads, device cpu")
+    print("| loop | images/s | vs bare model |")
+    print("| --- | ---: | ---: |")
+    print(f"| bare model forward+backward (one ready batch) | {bare:.0f} | 100 % |")
+    print(f"| ours: train() with the combined augmentation | {ours:.0f} | {100 * ours / bare:.0f} % (pipeline overhead {100 * (1 - ours / bare):.1f} %) |")
+    print(f"| the lesson's way: ImageFolder + v1 transforms + DataLoader({args.workers} workers) | {lesson:.0f} | {100 * lesson / bare:.0f} % |")
+    print(f"ours is {ours / lesson:.2f}x the lesson's way", flush=True)
+
+
+def default_job(args) -> None:
+    weights = "pretrained (cached ImageNet weights)" if cached_weights_file().is_file() else "scratch (no ImageNet weights cached)"
+    print(f"\n## The default job: {weights}, synthetic, {args.job_epochs} epochs, {TrainConfig().image_size} px")
+    print("| cache | first epoch row (s) | whole job (s) | epoch rows |")
+    print("| --- | ---: | ---: | --- |")
+    saved_cache = os.environ.get("AUGTUNE_CACHE")
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["AUGTUNE_CACHE"] = str(Path(tmp) / "cache")
+        for cache in ("empty", "warm"):
+            config = TrainConfig(pretrained=cached_weights_file().is_file(), epochs=args.job_epochs)
+            started = time.perf_counter()
+            first_row: list[float] = []
+
+            def on_event(event):
+                if event["kind"] == "epoch" and not first_row:
+                    first_row.append(time.perf_counter() - started)
+
+            result = train(config, Path(tmp) / cache, on_event=on_event)
+            total = time.perf_counter() - started
+            seconds = ", ".join(f"{row.seconds:.1f}" for row in result.rows)
+            print(f"| {cache} | {first_row[0]:.1f} | {total:.1f} | {seconds} |", flush=True)
+    if saved_cache is None:
+        os.environ.pop("AUGTUNE_CACHE")
+    else:
+        os.environ["AUGTUNE_CACHE"] = saved_cache
+
+
+def accuracy(args) -> None:
+    pretrained = cached_weights_file().is_file()
+    base = dict(
+        pretrained=pretrained,
+        epochs=args.accuracy_epochs,
+        image_size=args.image_size,
+        batch_size=args.accuracy_batch,
+        optimizer=args.accuracy_optimizer,
+        lr=args.accuracy_lr,
+        head_lr_mult=args.accuracy_head_lr_mult,
+    )
+    print(
+        f"\n## Test accuracy on the synthetic set, {'pretrained' if pretrained else 'from scratch'}, "
+        + ", ".join(f"{k} {v}" for k, v in base.items() if k != "pretrained")
+    )
+    print("| augmentation | " + " | ".join(f"seed {s}" for s in range(args.seeds)) + " | mean ± sd |")
+    print("| --- |" + " ---: |" * (args.seeds + 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, spec in (("combined", PRESETS["combined"]), ("none", None)):
+            accuracies = []
+            for seed in range(args.seeds):
+                result = train(TrainConfig(augment=spec, seed=seed, **base), Path(tmp) / f"{name}-{seed}")
+                accuracies.append(result.rows[-1].test_acc)
+            spread = statistics.stdev(accuracies) if len(accuracies) > 1 else 0.0
+            cells = " | ".join(f"{a:.3f}" for a in accuracies)
+            print(f"| {name} | {cells} | {statistics.mean(accuracies):.3f} ± {spread:.3f} |", flush=True)
+
+
+def gpu_job(args) -> None:
+    """The hot-dog-sized job (bench/gpu.sh): 2 000 train / 800 test synthetic images at 224 px, 5 epochs,
+    ResNet-18 from a locally written state dict (no network), the default recipe on the best device."""
+    side, per_class_train, per_class_test, image_size = (64, 25, 10, 56) if args.tiny else (256, 500, 200, 224)
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["AUGTUNE_CACHE"] = str(Path(tmp) / "cache")
+        os.environ["AUGTUNE_SYNTHETIC"] = f"{side}x{per_class_train}x{per_class_test}"
+        started = time.perf_counter()
+        ensure_synthetic(SyntheticSpec(side, per_class_train, per_class_test))
+        drawn = time.perf_counter() - started
+        weights = Path(tmp) / "resnet18-imagenet-shaped.pt"
+        torch.save(build_model(1000, pretrained=False).state_dict(), weights)
+        config = TrainConfig(weights_path=str(weights), epochs=5, image_size=image_size, batch_size=128, augment=PRESETS["hotdog_train"])
+        events = []
+        started = time.perf_counter()
+        result = train(config, Path(tmp) / "run", on_event=events.append, allowed_roots=[Path(tmp)])
+        total = time.perf_counter() - started
+        device = next(e for e in events if e["kind"] == "device")
+        for row in result.rows:
+            print(row.log_line(), f"({row.images_per_s:.0f} images/s)")
+        training = sum(row.seconds for row in result.rows)
+        print(
+            f"device {device['device']} amp {device['amp']} channels_last {device['channels_last']}: "
+            f"{len(result.rows)} epochs of {4 * per_class_train} images at {image_size} px "
+            f"in {training:.1f} s of epochs ({total:.1f} s with loading, {drawn:.1f} s drawing the set first); "
+            f"median {statistics.median(r.images_per_s for r in result.rows):.0f} training images/s"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
+    parser.add_argument("--only", choices=("speed", "job", "accuracy"))
+    parser.add_argument("--gpu-job", action="store_true", help="run the hot-dog-sized job of bench/gpu.sh")
+    parser.add_argument("--tiny", action="store_true", help="with --gpu-job: a tiny version that runs anywhere")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--speed-epochs", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--job-epochs", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--accuracy-epochs", type=int, default=10)
+    parser.add_argument("--accuracy-batch", type=int, default=64)
+    parser.add_argument("--accuracy-optimizer", default="adam")
+    parser.add_argument("--accuracy-lr", type=float, default=0.001)
+    parser.add_argument("--accuracy-head-lr-mult", type=float, default=1.0)
+    args = parser.parse_args()
+    if args.gpu_job:
+        gpu_job(args)
+        return
+    if args.quick:
+        os.environ.setdefault("AUGTUNE_SYNTHETIC", "48x16x8")
+        os.environ.setdefault("AUGTUNE_CACHE", tempfile.mkdtemp(prefix="augtune-bench-"))
+        args.image_size, args.batch_size, args.steps, args.speed_epochs = 32, 16, 2, 2
+        args.job_epochs, args.seeds, args.accuracy_epochs, args.accuracy_batch = 1, 2, 1, 16
+    print(f"augtune fine-tuning benchmark: torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    if args.only in (None, "speed"):
+        speed(args)
+    if args.only in (None, "job"):
+        default_job(args)
+    if args.only in (None, "accuracy"):
+        accuracy(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""The Fine-tune tab's HTTP API, through gradio_client against the launched app (real training, tiny data)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+WAIT_S = 240  # generous: the first run's worker may still be importing torch on a busy machine
+TINY = {"data": "tiny", "pretrained": False, "epochs": 2, "batch_size": 8, "image_size": 32}
+FINISHED = {"done", "failed", "cancelled"}
+
+
+def write_image_folder(root: Path, name: str, per_class_train: int, per_class_test: int) -> None:
+    for split, count in (("train", per_class_train), ("test", per_class_test)):
+        for class_name, colour in (("red", (200, 40, 40)), ("blue", (40, 40, 200))):
+            folder = root / name / split / class_name
+            folder.mkdir(parents=True, exist_ok=True)
+            for index in range(count):
+                Image.new("RGB", (40, 40), tuple(min(255, v + 3 * index) for v in colour)).save(folder / f"{index}.png")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def data_folders(app_server):
+    """Folders in the server's data root (AUGTUNE_DATA_ROOT), where the host puts class data sets."""
+    root = app_server.tmp / "data"
+    write_image_folder(root, "tiny", per_class_train=12, per_class_test=4)
+    write_image_folder(root, "long", per_class_train=150, per_class_test=2)
+    return root
+
+
+def status(client: Client, session: dict) -> list[dict]:
+    return client.predict(session, api_name="/finetune_status")
+
+
+def wait_until(client: Client, session: dict, condition, timeout: float = WAIT_S) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        runs = status(client, session)
+        if condition(runs):
+            return runs
+        time.sleep(0.2)
+    raise AssertionError(f"not reached within {timeout} s: {runs}")
+
+
+def all_finished(runs: list[dict]) -> bool:
+    return all(run["status"] in FINISHED for run in runs)
+
+
+def test_data_sets_show_their_classes_and_counts_before_training(client):
+    synthetic = client.predict("synthetic", api_name="/finetune_data")
+    assert synthetic["classes"] == ["disc", "square", "triangle", "cross"]
+    assert sum(synthetic["train_counts"].values()) == 1000 and sum(synthetic["test_counts"].values()) == 400
+    assert "left half" in synthetic["note"]  # the built-in bias is said
+    tiny = client.predict("tiny", api_name="/finetune_data")
+    assert tiny["classes"] == ["blue", "red"]
+    assert tiny["train_counts"] == {"blue": 12, "red": 12} and tiny["test_counts"] == {"blue": 4, "red": 4}
+    with pytest.raises(AppError) as refused:
+        client.predict("../../etc", api_name="/finetune_data")
+    assert str(refused.value) == "The data path '../../etc' is outside the data folder, so it cannot be used."
+
+
+def test_a_run_streams_epoch_rows_and_can_be_got_back_from_a_new_session(client, app_server):
+    session = client.predict(None, TINY, api_name="/finetune_start")
+    assert set(session) == {"owner", "jobs"} and len(session["jobs"]) == 1
+    first_row = wait_until(client, session, lambda runs: len(runs[0]["rows"]) >= 1)[0]
+    assert first_row["status"] in ("running", "done")
+    assert first_row["log_lines"][0].startswith("epoch 1, loss ")
+    run = wait_until(client, session, all_finished)[0]
+    assert run["status"] == "done", run["error"]
+    assert [row["epoch"] for row in run["rows"]] == [1, 2]
+    assert run["log_lines"][1].startswith("epoch 2, loss ") and run["log_lines"][1].endswith(" sec")
+    assert run["data"]["classes"] == ["blue", "red"] and run["device"]["device"] == "cpu"
+    assert {"model.pt", "metrics.csv"} <= set(run["files"])
+    assert not any("/" in name for name in run["files"])  # names only: no server paths over the API
+    assert run["label"] == "scratch, lr 0.01, augmented"
+
+    # A closed tab: a new connection with only the kept session sees the same run; a stranger sees nothing.
+    again = Client(app_server.url, verbose=False)
+    assert status(again, session)[0]["rows"] == run["rows"]
+    stranger = {"owner": "x" * 32, "jobs": session["jobs"]}
+    assert status(again, stranger) == []
+    with pytest.raises(AppError) as refused:
+        again.predict(stranger, api_name="/finetune_cancel")
+    assert "belongs to someone else" in str(refused.value)
+
+
+def test_cancel_stops_a_run_mid_epoch(client):
+    session = client.predict(None, {**TINY, "data": "long", "batch_size": 2, "epochs": 3}, api_name="/finetune_start")
+    wait_until(client, session, lambda runs: (runs[0]["progress"].get("batch") or 0) >= 2)
+    cancelled = client.predict(session, api_name="/finetune_cancel")
+    assert cancelled[0]["status"] in ("cancelling", "cancelled")
+    run = wait_until(client, session, all_finished)[0]
+    assert run["status"] == "cancelled"
+    assert run["rows"] == [] and run["progress"]["batch"] < run["progress"]["batches"]
+
+
+def test_a_failing_run_says_why_and_the_server_keeps_serving(client, app_server):
+    session = client.predict(None, {**TINY, "data": "no-such-folder"}, api_name="/finetune_start")
+    run = wait_until(client, session, all_finished)[0]
+    assert run["status"] == "failed"
+    assert run["error"] == "There is no data folder or .zip file called 'no-such-folder' in the data folder."
+
+    offline = client.predict(None, {**TINY, "pretrained": True}, api_name="/finetune_start")
+    run = wait_until(client, offline, all_finished)[0]
+    assert run["status"] == "failed"
+    assert "offline" in run["error"] and "from scratch" in run["error"] and "Traceback" not in run["error"]
+
+    assert app_server.alive()
+    tiles, params = client.predict(handle_file(str(ROOT / "assets" / "cat.png")), "", 2, 0, api_name="/augment")
+    assert len(tiles) == 2 and len(params) == 2
+
+
+def test_bad_requests_get_one_sentence(client):
+    refusals = {
+        "epochs must be between 1 and 100, got 0.": {**TINY, "epochs": 0},
+        "optimizer must be one of sgd, adam, got 'rmsprop'.": {**TINY, "optimizer": "rmsprop"},
+        "Unknown training setting(s): colour.": {**TINY, "colour": "red"},
+        "weights_path cannot be set through the API; upload a weights file on the page.": {**TINY, "weights_path": "/etc/passwd"},
+    }
+    for sentence, config in refusals.items():
+        with pytest.raises(AppError) as refused:
+            client.predict(None, config, api_name="/finetune_start")
+        assert str(refused.value) == sentence
+
+    session = client.predict(None, {**TINY, "data": "long", "batch_size": 2, "epochs": 3}, api_name="/finetune_start")
+    with pytest.raises(AppError) as busy:  # pressing Start twice does not take two places in the queue
+        client.predict(session, TINY, api_name="/finetune_start")
+    assert str(busy.value) == "You already have a run in progress; wait for it to finish or cancel it first."
+    client.predict(session, api_name="/finetune_cancel")
+    assert wait_until(client, session, all_finished)[0]["status"] == "cancelled"
+
+
+def test_the_lesson_comparison_queues_its_runs_as_one_set(client):
+    session = client.predict(None, {**TINY, "epochs": 1}, api_name="/finetune_compare")
+    assert len(session["jobs"]) == 2  # from scratch: augmentation on vs off (no pretrained run to compare)
+    runs = status(client, session)
+    assert [run["label"] for run in runs] == ["scratch, lr 0.01, augmented", "scratch, lr 0.01, no augmentation"]
+    assert len({run["group"] for run in runs}) == 1
+    assert runs[1]["config"]["augment"] is None and runs[0]["config"]["augment"]["hflip_p"] == 0.5
+    runs = wait_until(client, session, all_finished)
+    assert [run["status"] for run in runs] == ["done", "done"], [run["error"] for run in runs]
+    assert all(len(run["rows"]) == 1 for run in runs)

@@ -244,8 +244,10 @@ class JobManager:
             jobs = list(self._jobs.values())
             for job in jobs:
                 self._cancel(job, "The server shut down.")
-            spare, self._spare = self._spare, None
-        workers = [job.worker for job in jobs if job.worker is not None] + ([spare] if spare else [])
+            workers = [job.worker for job in jobs if job.worker is not None]
+            if self._spare is not None:
+                workers.append(self._spare)
+            self._spare = None
         for worker in workers:
             worker.end(grace_s=2)
 
@@ -356,6 +358,7 @@ class JobManager:
             if job.status == CANCELLING and status != DONE:
                 status, error = CANCELLED, job.stop_reason
             self._finish(job, status, error)
+            job.worker = None  # its queue and event hold OS semaphores; let them go now, not at the TTL
             self._start_waiting()
 
     def _drain_after_death(self, job: Job) -> dict:

@@ -789,16 +789,18 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                 status = gr.HTML(both("ft.msg.idle"), elem_id="ft-status", padding=True, container=True)
                 plot = gr.Plot(label=_("ft.plot"), format="png", elem_id="ft-plot")
                 table = gr.Dataframe(headers=TABLE_HEADERS, value=None, label=_("ft.table"), interactive=False,
-                                     elem_id="ft-table", max_height=320, wrap=True)
+                                     elem_id="ft-table", max_height=320, wrap=True,
+                                     column_widths=["28%", "10%", "12%", "12%", "12%", "12%", "14%"])
                 log = gr.Textbox(label=_("ft.log"), lines=4, max_lines=12, interactive=False, elem_id="ft-log",
                                  buttons=["copy"])
         with gr.Accordion(_("ft.results"), open=False, elem_id="ft-results-panel") as results_panel:
             results = gr.HTML("", elem_id="ft-results")
+            # Explicit heights: an image first shown inside a just-opened accordion otherwise collapses to 0 px.
             with gr.Row(equal_height=False):
                 confusion = gr.Image(label=_("ft.confusion"), type="filepath", interactive=False, format="png",
-                                     elem_id="ft-confusion")
+                                     height=340, scale=1, elem_id="ft-confusion")
                 misclassified = gr.Image(label=_("ft.misclassified"), type="filepath", interactive=False,
-                                         format="png", elem_id="ft-misclassified")
+                                         format="png", height=340, scale=2, elem_id="ft-misclassified")
             files = gr.File(label=_("ft.downloads"), file_count="multiple", interactive=False, elem_id="ft-downloads")
 
     # ----- callbacks -------------------------------------------------------------------------------------

@@ -1,0 +1,56 @@
+"""A real browser on the Fine-tune tab: start the default run (synthetic data) small, watch its first epoch row
+arrive, then reload the page and get the run back from the browser's stored session."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import expect
+
+# Generous: the first run may draw the synthetic set and wait for a worker on a busy 2-core machine.
+TRAINING_TIMEOUT_MS = 300_000
+
+
+def choose(page, widget_id: str, option: str) -> None:
+    page.locator(f"#{widget_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def open_finetune_tab(page, url: str) -> None:
+    page.goto(url)
+    page.get_by_role("tab", name="Fine-tune").click()
+    expect(page.locator("#ft-start")).to_be_visible()
+
+
+def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(page, app_server):
+    open_finetune_tab(page, app_server.url)
+    # Before training: the default data set's classes, counts and built-in bias are shown.
+    data_info = page.locator("#ft-data-info")
+    expect(data_info).to_contain_text("disc")
+    expect(data_info).to_contain_text("1000")
+    expect(data_info).to_contain_text("left half")
+    # No network and no cached ImageNet weights here, so the tab offers training from scratch.
+    expect(page.locator("#ft-model-info")).to_contain_text("offline")
+
+    choose(page, "ft-size", "32")
+    page.locator("#ft-epochs input").fill("1")
+    page.locator("#ft-start").click()
+
+    status = page.locator("#ft-status")
+    expect(status).to_contain_text(re.compile("Training on|Starting|Busy"), timeout=60_000)
+    log = page.locator("#ft-log textarea")
+    expect(log).to_have_value(re.compile(r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time "),
+                              timeout=TRAINING_TIMEOUT_MS)
+    first_row = page.locator("#ft-table tbody tr").first
+    expect(first_row).to_contain_text("scratch, lr 0.01, augmented")
+    expect(page.locator("#ft-plot img, #ft-plot canvas, #ft-plot svg").first).to_be_visible()
+    expect(status).to_contain_text("Finished", timeout=TRAINING_TIMEOUT_MS)
+    expect(page.locator("#ft-results")).to_contain_text("final test acc")
+    for name in ("model.pt", "metrics.csv"):
+        expect(page.locator(f'#ft-downloads a[download="{name}"]')).to_be_visible()
+
+    # A reload (or a closed and reopened tab): the run comes back from the session kept in the browser.
+    page.reload()
+    page.get_by_role("tab", name="Fine-tune").click()
+    expect(page.locator("#ft-log textarea")).to_have_value(re.compile(r"^epoch 1, loss "), timeout=30_000)
+    expect(page.locator("#ft-status")).to_contain_text("Finished")

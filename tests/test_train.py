@@ -188,3 +188,39 @@ def test_no_augmentation_is_the_test_transform():
 def test_epoch_row_log_line_is_the_lessons():
     row = EpochRow(epoch=1, loss=1.36154, train_acc=0.5051, test_acc=0.4932, seconds=123.24, images_per_s=400.0)
     assert row.log_line() == "epoch 1, loss 1.3615, train acc 0.505, test acc 0.493, time 123.2 sec"
+
+
+def test_report_figures_show_what_they_are_given(tmp_path):
+    from augtune import report
+
+    runs = {
+        "augmented": [EpochRow(1, 1.2, 0.4, 0.5, 1.0, 10.0), EpochRow(2, 0.9, 0.6, 0.7, 1.0, 10.0)],
+        "none": [{"epoch": 1, "loss": 1.0, "train_acc": 0.5, "test_acc": 0.3, "seconds": 1.0, "images_per_s": 10.0}],
+    }
+    figure = report.curves_figure(runs)
+    loss_axes, acc_axes = figure.axes
+    assert [list(line.get_ydata()) for line in loss_axes.lines] == [[1.2, 0.9], [1.0]]
+    assert [line.get_label() for line in acc_axes.lines] == ["augmented train", "augmented test", "none train", "none test"]
+    assert list(acc_axes.lines[1].get_ydata()) == [0.5, 0.7]
+    report.save(figure, tmp_path / "curves.png")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+    confusion = report.confusion_figure(["cat", "dog"], [[3, 1], [0, 4]])
+    cells = [text.get_text() for text in confusion.axes[0].texts]
+    assert cells == ["3", "1", "0", "4"]
+    assert confusion.axes[0].images[0].get_array().tolist() == [[0.75, 0.25], [0.0, 1.0]]
+
+    strip = report.misclassified_figure([{"image": torch.zeros(8, 8, 3, dtype=torch.uint8).numpy(), "pred": "dog", "true": "cat"}])
+    assert strip.axes[0].get_title() == "pred dog\ntrue cat"
+    assert report.misclassified_figure([]).texts[0].get_text() == "No misclassified test images."
+
+
+def test_lesson_numbers_are_the_published_ones():
+    from augtune import report
+
+    assert report.LESSON_NUMBERS["hotdog_finetuned"]["test_acc"] == (0.93, 0.94)
+    assert report.LESSON_NUMBERS["hotdog_scratch"]["test_acc"] == (0.78, 0.85)
+    assert report.LESSON_NUMBERS["cifar10_augmented"]["test_acc"] == (0.754, 0.754)
+    assert "0.93-0.94" in report.lesson_comparison("hotdog", pretrained=True)
+    assert "0.78-0.85" in report.lesson_comparison("hotdog", pretrained=False)
+    assert report.lesson_comparison("synthetic", pretrained=True) == ""

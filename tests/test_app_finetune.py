@@ -90,9 +90,12 @@ def test_a_run_streams_epoch_rows_and_can_be_got_back_from_a_new_session(client,
     assert "belongs to someone else" in str(refused.value)
 
 
-def test_cancel_stops_a_run_mid_epoch(client):
+def test_explore_keeps_answering_while_a_run_trains_and_cancel_stops_it_mid_epoch(client):
     session = client.predict(None, {**TINY, "data": "long", "batch_size": 2, "epochs": 3}, api_name="/finetune_start")
     wait_until(client, session, lambda runs: (runs[0]["progress"].get("batch") or 0) >= 2)
+    tiles, _ = client.predict(handle_file(str(ROOT / "assets" / "cat.png")), "", 4, 1, api_name="/augment")
+    assert len(tiles) == 4
+    assert status(client, session)[0]["status"] == "running"  # the grid was drawn while it trained
     cancelled = client.predict(session, api_name="/finetune_cancel")
     assert cancelled[0]["status"] in ("cancelling", "cancelled")
     run = wait_until(client, session, all_finished)[0]

@@ -54,3 +54,15 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
     page.get_by_role("tab", name="Fine-tune").click()
     expect(page.locator("#ft-log textarea")).to_have_value(re.compile(r"^epoch 1, loss "), timeout=30_000)
     expect(page.locator("#ft-status")).to_contain_text("Finished")
+
+
+def test_the_training_augmentation_follows_the_explore_tab(page, app_server):
+    page.goto(app_server.url)
+    page.get_by_role("button", name="Vertical flip", exact=True).click()
+    expect(page.locator("#augtune-code")).to_contain_text("RandomVerticalFlip(p=0.5)")
+    page.get_by_role("tab", name="Fine-tune").click()
+    used = page.locator("#ft-augment-info")
+    expect(used).to_contain_text("Used for training: RandomVerticalFlip(p=0.5)")
+    expect(used).not_to_contain_text("ColorJitter")
+    page.locator("#ft-augment label").nth(2).click()  # "nothing (no augmentation)"
+    expect(used).to_contain_text("Used for training: —")

@@ -36,7 +36,10 @@ IMAGE_SIZES = [32, 48, 64, 96, 128, 160, 224]
 # The image size each built-in data set is meant to be trained at (the lesson's recipes).
 NATURAL_SIZE = {"synthetic": 64, "hotdog": 224, "cifar10": 32}
 SCRATCH_LR = 0.1  # the lesson trains its from-scratch comparison at lr 0.1
-POLL_S = 1.0
+# Seconds between a page's polls: each is a request to the shared server, so a run waiting in the queue
+# (which only needs its place in line) asks five times less often than one that is training.
+POLL_RUNNING_S = 1.0
+POLL_QUEUED_S = 5.0
 TABLE_HEADERS = ["run", "epoch", "loss", "train acc", "test acc", "seconds", "images/s"]
 
 STRINGS: dict[str, dict[str, str]] = {
@@ -592,7 +595,7 @@ def _running(snap: dict) -> str:
     else:
         name = device.get("device", "?") + (f", {STRINGS['en']['ft.msg.amp']}" if device.get("amp") else "")
         line = both("ft.msg.running", device=name)
-    if snap.get("message"):
+    if snap.get("message") and not progress.get("batches"):  # preparing: downloading, decoding, loading weights
         line += f' <span class="ft-small">· {html.escape(snap["message"])}</span>'
     if progress.get("batches"):
         epoch, batch, batches = progress["epoch"], progress["batch"], progress["batches"]
@@ -606,6 +609,13 @@ def _running(snap: dict) -> str:
 def _bar(fraction: float, css_id: str) -> str:
     percent = max(0.0, min(1.0, fraction)) * 100
     return f'<div class="ft-bar {css_id}" title="{percent:.0f} %"><div style="width:{percent:.1f}%"></div></div>'
+
+
+def poll_timer(snaps: list[dict]) -> gr.Timer:
+    statuses = {snap["status"] for snap in snaps}
+    if statuses & {"running", "cancelling"}:
+        return gr.Timer(POLL_RUNNING_S, active=True)
+    return gr.Timer(POLL_QUEUED_S, active="queued" in statuses)
 
 
 def epoch_table(snaps: list[dict]) -> list[list]:
@@ -742,7 +752,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
         session = gr.BrowserState(None, storage_key="augtune-finetune-session")
         seen = gr.State({})
         locale = gr.Textbox(visible=False)
-        timer = gr.Timer(POLL_S, active=False)
+        timer = gr.Timer(POLL_RUNNING_S, active=False)
         gr.Markdown(_("ft.intro"))
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=340):
@@ -787,7 +797,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                     compare = gr.Button(_("ft.compare"), variant="secondary", size="lg", elem_id="ft-compare", scale=2)
                 gr.Markdown(_("ft.compare.info"), elem_classes="ft-small")
                 status = gr.HTML(both("ft.msg.idle"), elem_id="ft-status", padding=True, container=True)
-                plot = gr.Plot(label=_("ft.plot"), format="png", elem_id="ft-plot")
+                plot = gr.Plot(label=_("ft.plot"), show_label=False, format="png", elem_id="ft-plot")
                 table = gr.Dataframe(headers=TABLE_HEADERS, value=None, label=_("ft.table"), interactive=False,
                                      elem_id="ft-table", max_height=320, wrap=True,
                                      column_widths=["28%", "10%", "12%", "12%", "12%", "12%", "14%"])
@@ -807,7 +817,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
     shown = [status, plot, table, log, results, confusion, misclassified, files, results_panel]
 
     def cleared(session_value: dict, snaps: list[dict]) -> list:
-        return [session_value, {}, gr.Timer(active=True), render_status(snaps), None, None, "", "", None, None, None,
+        return [session_value, {}, poll_timer(snaps), render_status(snaps), None, None, "", "", None, None, None,
                 gr.Accordion(open=False)]
 
     def queue_runs(locale_value, session_value, configs) -> list:
@@ -855,10 +865,9 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
             updates[6] = done[0]["files"].get("misclassified.png") if done else None
             updates[7] = downloads(done) or None
             updates[8] = gr.Accordion(open=bool(done))
-        active = any(snap["status"] not in FINISHED for snap in snaps)
         if lost:
             current["jobs"] = [snap["id"] for snap in snaps]
-        return [current if lost or current != session_value else gr.skip(), seen_value, gr.Timer(active=active), *updates]
+        return [current if lost or current != session_value else gr.skip(), seen_value, poll_timer(snaps), *updates]
 
     def on_data(kind_value, folder_value, zip_value, size_value):
         return (

@@ -38,16 +38,22 @@ def box_colour(number: int) -> tuple[int, int, int]:
     return BOX_COLOURS[(number - 1) % len(BOX_COLOURS)]
 
 
-def draw_crop_boxes(image: Image.Image, tiles: Iterable[Any], max_side: int | None = None) -> Image.Image:
+def draw_crop_boxes(
+    image: Image.Image,
+    tiles: Iterable[Any],
+    max_side: int | None = None,
+    source_size: tuple[int, int] | None = None,
+) -> Image.Image:
     """`image` with the crop box of every tile drawn on it, numbered from 1 in the tiles' order.
 
     `tiles` are `augtune.Tile`s or their `params` dicts; boxes come from `params["crop_box"]` (original
     image pixels) and tiles without one (no crop) are skipped. With `max_side`, the picture is shrunk to
-    fit first and the boxes scaled with it, so a 12-megapixel photo stays cheap to send.
+    fit first and the boxes scaled with it, so a 12-megapixel photo stays cheap to send. `source_size`: the
+    photo `image` is a reduced copy of, whose pixels the boxes are in (as given to `sample_grid`).
     """
-    scale = 1.0
+    scale = image.width / source_size[0] if source_size else 1.0
     if max_side and max(image.size) > max_side:
-        scale = max_side / max(image.size)
+        scale *= max_side / max(image.size)
         size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
         canvas = image.convert("RGB").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     else:

@@ -37,7 +37,10 @@ def load_image(source: ImageSource, max_side: int | None = None) -> Image.Image:
     which is much faster than decoding at full size and shrinking).
     """
     if isinstance(source, Image.Image):
-        return _to_rgb(_fit(ImageOps.exif_transpose(source), max_side))
+        upright = ImageOps.exif_transpose(source)
+        result = _to_rgb(_fit(upright, max_side))
+        result.info["original_size"] = upright.size
+        return result
     data = _read_bytes(source)
     if not data:
         raise ImageError("The file is empty.")
@@ -64,12 +67,18 @@ def load_image(source: ImageSource, max_side: int | None = None) -> Image.Image:
             scale = max_side / max(image.size)
             image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
         image.load()
+        decoded_size = image.size
         image = ImageOps.exif_transpose(image)
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         if "truncated" in str(error).lower():
             raise ImageError("The image file is incomplete (truncated); please upload it again.") from None
         raise ImageError(f"The image file is damaged and could not be decoded ({_short(error)}).") from None
-    return _to_rgb(_fit(image, max_side))
+    rotated = image.size != decoded_size
+    result = _to_rgb(_fit(image, max_side))
+    # The photo's own size, the right way up, even when a reduced copy is returned: sample_grid draws
+    # crop boxes for it so that they are the photo's pixels (see sample_grid's source_size).
+    result.info["original_size"] = (height, width) if rotated else (width, height)
+    return result
 
 
 def _read_bytes(source: ImageSource) -> bytes:

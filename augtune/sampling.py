@@ -72,6 +72,9 @@ class _Geometry:
         self.width, self.height = width, height
         self.crops += 1
 
+    def rescale(self, sx: float, sy: float) -> None:
+        self.x0, self.x1, self.y0, self.y1 = self.x0 * sx, self.x1 * sx, self.y0 * sy, self.y1 * sy
+
     @property
     def box(self) -> list[int]:
         return [round(self.x0), round(self.y0), round(self.x1), round(self.y1)]
@@ -142,11 +145,15 @@ def sample_grid(
     n: int | None = None,
     seed: int | None = None,
     max_side: int = MAX_TILE_SIDE,
+    source_size: tuple[int, int] | None = None,
 ) -> list[Tile]:
     """`n` samples of `build_pipeline(spec)` on `image`, as after `torch.manual_seed(seed)`.
 
     `image` must be an RGB PIL image (see `augtune.load_image`). `n` and `seed` default to the spec's.
     A tile whose pipeline output is larger than `max_side` on its long side is that output downscaled.
+    `source_size`: when `image` is a reduced copy of a larger photo (`load_image(..., max_side=...)` records
+    the photo's size in `image.info["original_size"]`), the parameters and crop boxes are drawn for the
+    photo, so that the pipeline run on the photo itself replays them; the pixels come from the copy.
     """
     n = spec.samples if n is None else n
     seed = spec.seed if seed is None else seed
@@ -154,7 +161,11 @@ def sample_grid(
     if image.mode != "RGB":
         raise ValueError(f"sample_grid needs an RGB image, got mode {image.mode}; use augtune.load_image.")
     source = _source_for(image)
-    plans = sample_plans(image.size, spec, n, seed)
+    source_size = tuple(source_size or image.size)
+    plans = sample_plans(source_size, spec, n, seed)
+    if source_size != image.size:
+        for plan in plans:
+            plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
     return list(_pool.map(lambda plan: _render(source, plan, max_side), plans))
 
 

@@ -99,15 +99,20 @@ class AugSpec:
         if not isinstance(data, dict):
             raise ValueError(f"Settings must be a JSON object of named fields, got {type(data).__name__}.")
         known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(map(str, set(data) - known))
         if unknown:
-            raise ValueError(f"Unknown setting(s): {', '.join(map(str, unknown))}. Known: {', '.join(sorted(known))}.")
+            # Echo at most a few names, each cut short: the sentence goes back to whoever sent them.
+            shown = ", ".join(name if len(name) <= 40 else name[:40] + "…" for name in unknown[:5])
+            more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+            raise ValueError(f"Unknown setting(s): {shown}{more}. Known: {', '.join(sorted(known))}.")
         return cls(**data)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> AugSpec:
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise ValueError("Settings are not valid JSON: nested too deeply.") from None
         except (ValueError, TypeError) as error:
             raise ValueError(f"Settings are not valid JSON: {error}.") from None
         return cls.from_dict(data)

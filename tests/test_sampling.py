@@ -225,3 +225,33 @@ def test_tile_shows_the_reported_crop(cat):
 def test_needs_an_rgb_image(cat):
     with pytest.raises(ValueError, match="RGB"):
         sample_grid(cat.convert("L"), AugSpec(), 2, 0)
+
+
+def test_a_reduced_copy_reports_and_replays_the_photos_own_crops(photo_12mp):
+    """The app works on a <= 4096 px copy of a big upload; boxes and replay stay those of the photo."""
+    import io
+
+    buffer = io.BytesIO()
+    photo_12mp.save(buffer, "JPEG", quality=92)
+    photo = load_image(buffer.getvalue())
+    copy = load_image(buffer.getvalue(), max_side=1024)
+    assert copy.size == (1024, 768) and copy.info["original_size"] == photo.size == (4032, 3024)
+    spec = AugSpec(crop_size=224)
+    tiles = sample_grid(copy, spec, 4, 3, source_size=copy.info["original_size"])
+    outputs, records = replay(photo, spec, 4, 3)
+    for tile, output, record in zip(tiles, outputs, records):
+        assert_same_draws(tile.params, record, spec)
+        assert max(tile.params["crop_box"][2:]) > 1024  # in the photo's pixels, not the copy's
+        assert mean_abs_diff(tile.image, output) <= 2.0
+
+
+def test_original_size_survives_exif_rotation():
+    import io
+
+    picture = Image.new("RGB", (400, 200), (10, 20, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", exif=exif.tobytes())
+    assert load_image(buffer.getvalue(), max_side=100).info["original_size"] == (200, 400)
+    assert load_image(buffer.getvalue()).info["original_size"] == (200, 400)

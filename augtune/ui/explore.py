@@ -442,11 +442,12 @@ def settings_file(spec: AugSpec) -> str:
 def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
     """Everything the tab shows for one spec: captioned tiles, the boxed original and its legend,
     the code, the status line."""
-    tiles = sample_grid(image, spec, max_side=TILE_MAX_SIDE)
+    photo_size = image.info.get("original_size")  # boxes and params in the uploaded photo's own pixels
+    tiles = sample_grid(image, spec, max_side=TILE_MAX_SIDE, source_size=photo_size)
     captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
     return {
         "gallery": [(tile.image, caption) for tile, caption in zip(tiles, captions)],
-        "original": draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE),
+        "original": draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE, source_size=photo_size),
         "legend": legend_html(captions),
         "code": spec_to_code(spec),
         "status": text(locale, "status.ok", n=spec.samples, width=image.width, height=image.height, seed=spec.seed),
@@ -474,7 +475,13 @@ def augment(image: str | None, spec_json: str | None, n: float | None, seed: flo
     try:
         spec = AugSpec.from_json(spec_json) if spec_json and spec_json.strip() else AugSpec()
         picture = images.get(image or DEFAULT_IMAGE)
-        tiles = sample_grid(picture, spec, n=None if n is None else int(n), seed=None if seed is None else int(seed))
+        tiles = sample_grid(
+            picture,
+            spec,
+            n=None if n is None else int(n),
+            seed=None if seed is None else int(seed),
+            source_size=picture.info.get("original_size"),
+        )
     except ValueError as error:  # the core's own sentence: API callers think in field names
         raise gr.Error(str(error), print_exception=False) from None
     gallery = [(tile.image, tile_caption(number, tile.params)) for number, tile in enumerate(tiles, 1)]

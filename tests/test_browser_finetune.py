@@ -3,8 +3,11 @@ arrive, then reload the page and get the run back from the browser's stored sess
 
 from __future__ import annotations
 
+import io
 import re
+import zipfile
 
+from PIL import Image
 from playwright.sync_api import expect
 
 # Generous: the first run may draw the synthetic set and wait for a worker on a busy 2-core machine.
@@ -37,7 +40,7 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
     page.locator("#ft-start").click()
 
     status = page.locator("#ft-status")
-    expect(status).to_contain_text(re.compile("Training on|Starting|Busy"), timeout=60_000)
+    expect(status).to_contain_text(re.compile("Device: cpu|Starting|Busy"), timeout=60_000)
     log = page.locator("#ft-log textarea")
     expect(log).to_have_value(re.compile(r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time "),
                               timeout=TRAINING_TIMEOUT_MS)
@@ -66,3 +69,25 @@ def test_the_training_augmentation_follows_the_explore_tab(page, app_server):
     expect(used).not_to_contain_text("ColorJitter")
     page.locator("#ft-augment label").nth(2).click()  # "nothing (no augmentation)"
     expect(used).to_contain_text("Used for training: —")
+
+
+def test_an_uploaded_zip_shows_its_classes_and_counts_before_training(page, app_server, tmp_path):
+    archive = tmp_path / "pets.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for split, count in (("train", 5), ("test", 2)):
+            for class_name, colour in (("cat", (200, 120, 40)), ("dog", (90, 60, 30))):
+                for index in range(count):
+                    buffer = io.BytesIO()
+                    Image.new("RGB", (24, 24), colour).save(buffer, format="PNG")
+                    zipped.writestr(f"pets/{split}/{class_name}/{index}.png", buffer.getvalue())
+        zipped.writestr("pets/README.txt", "not an image")
+    open_finetune_tab(page, app_server.url)
+    page.locator("#ft-data label").nth(4).click()  # "My .zip file"
+    info = page.locator("#ft-data-info")
+    expect(info).to_contain_text("Upload a .zip")
+    page.locator("#ft-zip input[type=file]").set_input_files(str(archive))
+    expect(info).to_contain_text("2 classes", timeout=30_000)
+    rows = info.locator("tr")
+    expect(rows.filter(has_text="cat")).to_contain_text("5")
+    expect(rows.filter(has_text="total")).to_contain_text("10")
+    expect(info).to_contain_text("1 file(s) that are not images")

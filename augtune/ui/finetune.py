@@ -98,7 +98,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.msg.idle": "Press <b>Start</b> to train. Nothing is running for you now.",
         "ft.msg.queued": "⏳ Busy: another run is training. You are number <b>{position}</b> in the queue.",
         "ft.msg.starting": "Starting…",
-        "ft.msg.running": "Training on <b>{device}</b>",
+        "ft.msg.running": "Device: <b>{device}</b>",
         "ft.msg.epoch": "epoch {epoch} of {epochs} · batch {batch} of {batches}",
         "ft.msg.done": "✅ Finished: test accuracy <b>{acc}</b> after {epochs} epochs ({seconds} s).",
         "ft.msg.failed": "❌ Stopped: {error}",
@@ -200,7 +200,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.msg.idle": "按 <b>开始</b> 进行训练。你现在没有正在进行的训练。",
         "ft.msg.queued": "⏳ 忙碌中：有别的训练正在进行。你排在第 <b>{position}</b> 位。",
         "ft.msg.starting": "正在启动…",
-        "ft.msg.running": "正在 <b>{device}</b> 上训练",
+        "ft.msg.running": "设备：<b>{device}</b>",
         "ft.msg.epoch": "第 {epoch}/{epochs} 个迭代周期 · 第 {batch}/{batches} 个批量",
         "ft.msg.done": "✅ 完成：{epochs} 个迭代周期后测试精度为 <b>{acc}</b>（{seconds} 秒）。",
         "ft.msg.failed": "❌ 已停止：{error}",
@@ -586,6 +586,11 @@ def _run_status(snap: dict, named: bool) -> str:
     return f'<div class="ft-run">{title}{body}</div>'
 
 
+# The engine reports downloads as status text ("Downloading the hot-dog data set: 35 %"); the number
+# becomes a progress bar.
+_PERCENT = re.compile(r"(\d+(?:\.\d+)?) %")
+
+
 def _running(snap: dict) -> str:
     device = snap.get("device") or {}
     progress = snap.get("progress") or {}
@@ -593,10 +598,14 @@ def _running(snap: dict) -> str:
     if not device:
         line = both("ft.msg.starting")
     else:
-        name = device.get("device", "?") + (f", {STRINGS['en']['ft.msg.amp']}" if device.get("amp") else "")
-        line = both("ft.msg.running", device=name)
-    if snap.get("message") and not progress.get("batches"):  # preparing: downloading, decoding, loading weights
-        line += f' <span class="ft-small">· {html.escape(snap["message"])}</span>'
+        line = both("ft.msg.running", device=device.get("device", "?"))
+        if device.get("amp"):
+            line += " · " + both("ft.msg.amp")
+    message = snap.get("message") or ""
+    if message and not progress.get("batches"):  # preparing: downloading, decoding, loading weights
+        line += f' <span class="ft-small">· {html.escape(message)}</span>'
+        if percent := _PERCENT.search(message):
+            line += _bar(float(percent.group(1)) / 100, "ft-download-bar")
     if progress.get("batches"):
         epoch, batch, batches = progress["epoch"], progress["batch"], progress["batches"]
         line += '<br><span class="ft-small">' + both("ft.msg.epoch", epoch=epoch, epochs=epochs, batch=batch, batches=batches) + "</span>"

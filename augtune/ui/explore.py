@@ -475,13 +475,9 @@ def augment(image: str | None, spec_json: str | None, n: float | None, seed: flo
     try:
         spec = AugSpec.from_json(spec_json) if spec_json and spec_json.strip() else AugSpec()
         picture = images.get(image or DEFAULT_IMAGE)
-        tiles = sample_grid(
-            picture,
-            spec,
-            n=None if n is None else int(n),
-            seed=None if seed is None else int(seed),
-            source_size=picture.info.get("original_size"),
-        )
+        # Through the spec, so that NaN, 2.5 or 10**30 get the spec's own sentence.
+        spec = spec.replace(**{k: v for k, v in (("samples", n), ("seed", seed)) if v is not None})
+        tiles = sample_grid(picture, spec, source_size=picture.info.get("original_size"))
     except ValueError as error:  # the core's own sentence: API callers think in field names
         raise gr.Error(str(error), print_exception=False) from None
     gallery = [(tile.image, tile_caption(number, tile.params)) for number, tile in enumerate(tiles, 1)]
@@ -744,8 +740,9 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         with gr.Row(visible=False):
             api_image = gr.File(label="image", type="filepath")
             api_spec = gr.Textbox(label="spec_json")
-            api_n = gr.Number(label="n", precision=0)
-            api_seed = gr.Number(label="seed", precision=0)
+            # precision=None: Gradio's own int() would fail on NaN before the spec could explain it.
+            api_n = gr.Number(label="n", precision=None)
+            api_seed = gr.Number(label="seed", precision=None)
             api_tiles = gr.Gallery(label="tiles", format="jpeg")
             api_params = gr.JSON(label="params")
             api_button = gr.Button()

@@ -271,6 +271,8 @@ def train(
             seconds=time.perf_counter() - epoch_start,
             images_per_s=seen / max(train_seconds, 1e-9),
         )
+        if not math.isfinite(row.loss):
+            raise TrainError(f"Training diverged in epoch {epoch} (the loss is not a number any more); lower the learning rate.")
         rows.append(row)
         _write_metrics(metrics_path, rows)
         emit({"kind": "epoch", "row": asdict(row), "log_line": row.log_line()})

@@ -224,3 +224,8 @@ def test_lesson_numbers_are_the_published_ones():
     assert "0.93-0.94" in report.lesson_comparison("hotdog", pretrained=True)
     assert "0.78-0.85" in report.lesson_comparison("hotdog", pretrained=False)
     assert report.lesson_comparison("synthetic", pretrained=True) == ""
+
+
+def test_divergence_is_reported_as_a_sentence(small_synthetic):
+    with pytest.raises(TrainError, match="diverged in epoch .*lower the learning rate"):
+        train(TrainConfig(epochs=4, lr=10.0, head_lr_mult=1000, augment=None, **TINY), small_synthetic / "boom")

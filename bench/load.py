@@ -1,0 +1,383 @@
+"""A class at once: 50 students on one server, each uploading a photo and asking for 20 grids of 16 tiles,
+while 3 of them train. Prints what a host needs to size a Space; asserts nothing (numbers go in notes).
+
+    python bench/load.py                       # 50 students x 20 grids, 3 trainers, 2 rounds
+    python bench/load.py --think 0             # nobody pauses between grids: the worst case
+    python bench/load.py --students 10 --grids 5 --rounds 1   # a quick look
+
+The app runs as a subprocess on 127.0.0.1 (a free port) with its own temp, data, runs and torch-cache
+folders, offline. Each student is a thread with its own gradio_client session: it uploads its own photo
+(--image-side pixels on the long side) with every /augment call, as an API user does (a browser uploads
+once; this is heavier), and downloads the 16 JPEG tiles, as a browser does. Between grids it pauses
+--think seconds on average (uniform in [0.5, 1.5] x think), like a student looking at the grid before
+moving the next slider. Trainers start a tiny run through /finetune_start right after their first grid
+and poll /finetune_status every 2 s. Every round uses new seeds, as a new class would.
+
+Reported per round: grids served, errors, latency of a grid as the student sees it (p50/p95/max: upload,
+queue, sampling, JPEG encoding, download), each training run's queue wait and duration; and before and
+after every round: the server's RSS (and its training workers' RSS), and the size and file count of its
+temp folders (Gradio's cache and the system temp dir the server uses). "After" is measured once the
+trainers are done and the server has idled for --settle seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CROP_SIZES = (96, 128, 160, 200, 224)
+TERMINAL = ("done", "failed", "cancelled")
+
+
+# ----------------------------------------------------------------------------------- the server
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, work: Path, synthetic: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.folders = {name: work / name for name in ("gradio_tmp", "tmp", "data", "runs", "torch_home", "cache")}
+        for folder in self.folders.values():
+            folder.mkdir(parents=True, exist_ok=True)
+        env = {
+            **os.environ,
+            "GRADIO_SERVER_NAME": "127.0.0.1",
+            "GRADIO_SERVER_PORT": str(self.port),
+            "GRADIO_TEMP_DIR": str(self.folders["gradio_tmp"]),
+            "GRADIO_ANALYTICS_ENABLED": "False",
+            "TMPDIR": str(self.folders["tmp"]),  # so every temp file the server makes is counted
+            "AUGTUNE_DATA_ROOT": str(self.folders["data"]),
+            "AUGTUNE_RUNS_DIR": str(self.folders["runs"]),
+            "AUGTUNE_CACHE": str(self.folders["cache"]),
+            "AUGTUNE_SYNTHETIC": synthetic,
+            "TORCH_HOME": str(self.folders["torch_home"]),
+            "AUGTUNE_OFFLINE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.log = open(work / "server.log", "w")
+        self.process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
+                                        stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(f"app.py exited with {self.process.returncode}; see {work / 'server.log'}")
+            try:
+                with urllib.request.urlopen(self.url, timeout=2):
+                    return
+            except OSError:
+                time.sleep(0.5)
+        raise SystemExit("app.py did not answer within 180 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+        self.log.close()
+
+    def rss_mb(self) -> float:
+        return _rss_mb(self.process.pid)
+
+    def workers_rss_mb(self) -> tuple[int, float]:
+        children = _children(self.process.pid)
+        return len(children), sum(_rss_mb(pid) for pid in children)
+
+    def cpu_s(self) -> float:
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def temp_usage(self) -> dict[str, tuple[float, int]]:
+        return {name: _usage(self.folders[name]) for name in ("gradio_tmp", "tmp", "runs")}
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _usage(folder: Path) -> tuple[float, int]:
+    total, count = 0, 0
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+                count += 1
+        except OSError:
+            pass
+    return total / 2**20, count
+
+
+# ----------------------------------------------------------------------------------- the students
+
+
+@dataclass
+class Tally:
+    latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    trainings: list[dict] = field(default_factory=list)
+    unanswered: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def student_photo(index: int, side: int, folder: Path) -> Path:
+    """A photo-sized picture unique to each student (so uploads are not shared by content)."""
+    from PIL import Image, ImageDraw
+
+    width, height = side, side * 3 // 4
+    ramp, rings = Image.linear_gradient("L"), Image.radial_gradient("L")
+    picture = Image.merge("RGB", (ramp.resize((width, height)), ramp.rotate(90 + 7 * index).resize((width, height)),
+                                  rings.resize((width, height))))
+    draw = ImageDraw.Draw(picture)
+    rng = random.Random(index)
+    for _ in range(12):
+        x, y = rng.randrange(width), rng.randrange(height)
+        draw.ellipse((x, y, x + width // 8, y + height // 8), fill=tuple(rng.randrange(256) for _ in range(3)))
+    path = folder / f"student-{index:02d}.jpg"
+    picture.save(path, quality=90)
+    return path
+
+
+def grid_settings(rng: random.Random) -> dict:
+    """What a student does between two grids: moves one or two sliders."""
+    scale_min = round(rng.uniform(0.05, 0.6), 2)
+    ratio_min = round(rng.uniform(0.4, 1.0), 2)
+    return {
+        "hflip_p": rng.choice((0.0, 0.5, 1.0)),
+        "brightness": round(rng.uniform(0, 1), 2),
+        "contrast": round(rng.uniform(0, 1), 2),
+        "saturation": round(rng.uniform(0, 1), 2),
+        "hue": round(rng.uniform(0, 0.5), 2),
+        "crop_size": rng.choice(CROP_SIZES),
+        "scale_min": scale_min,
+        "scale_max": round(rng.uniform(scale_min, 1.0), 2),
+        "ratio_min": ratio_min,
+        "ratio_max": round(rng.uniform(1.0, 2.5), 2),
+    }
+
+
+def student(url: str, index: int, photo: Path, args, round_number: int, trains: bool, tally: Tally,
+            downloads: Path, deadline: float) -> None:
+    from gradio_client import Client, handle_file
+
+    rng = random.Random(f"{round_number}/{index}")
+    time.sleep(rng.uniform(0, args.arrival))  # a class does not press Enter at the same millisecond
+    try:
+        client = Client(url, verbose=False, download_files=str(downloads / f"{index:02d}"))
+    except Exception as error:  # noqa: BLE001 - a refused connection is a result here
+        with tally.lock:
+            tally.errors.append(f"student {index}: could not connect: {error}")
+            tally.unanswered += args.grids
+        return
+    trainer = None
+    for number in range(args.grids):
+        if time.monotonic() > deadline:
+            with tally.lock:
+                tally.unanswered += args.grids - number
+            break
+        settings = json.dumps(grid_settings(rng))
+        seed = round_number * 1_000_000 + index * 1000 + number
+        started = time.perf_counter()
+        try:
+            tiles, params = client.predict(handle_file(str(photo)), settings, args.tiles, seed, api_name="/augment")
+            if len(tiles) != args.tiles or len(params) != args.tiles:
+                raise RuntimeError(f"{len(tiles)} tiles instead of {args.tiles}")
+            with tally.lock:
+                tally.latencies.append(time.perf_counter() - started)
+        except Exception as error:  # noqa: BLE001 - every failure is counted and shown
+            with tally.lock:
+                tally.errors.append(f"student {index} grid {number}: {type(error).__name__}: {error}"[:300])
+        if trains and trainer is None:
+            trainer = threading.Thread(target=train, args=(client, index, args, tally, deadline), daemon=True)
+            trainer.start()
+        if args.think:
+            time.sleep(args.think * rng.uniform(0.5, 1.5))
+    if trainer is not None:
+        trainer.join(max(0.0, deadline - time.monotonic()))
+
+
+def train(client, index: int, args, tally: Tally, deadline: float) -> None:
+    config = {"data": "synthetic", "pretrained": False, "epochs": args.train_epochs, "image_size": args.train_size,
+              "batch_size": 32, "augment": "combined", "label": f"student {index}"}
+    record = {"student": index, "status": "not started", "error": ""}
+    with tally.lock:
+        tally.trainings.append(record)
+    try:
+        session = client.predict(None, config, api_name="/finetune_start")
+        while time.monotonic() < deadline:
+            (snapshot,) = client.predict(session, api_name="/finetune_status")
+            record.update(status=snapshot["status"], error=snapshot["error"], created=snapshot["created"],
+                          started=snapshot["started"], finished=snapshot["finished"], rows=len(snapshot["rows"]))
+            if snapshot["status"] in TERMINAL:
+                return
+            time.sleep(2)
+        record["status"] += " (still going at the deadline)"
+    except Exception as error:  # noqa: BLE001
+        record.update(status="error", error=f"{type(error).__name__}: {error}"[:300])
+
+
+# ----------------------------------------------------------------------------------- one round, the report
+
+
+def snapshot(server: Server) -> dict:
+    count, workers = server.workers_rss_mb()
+    return {"rss": server.rss_mb(), "workers": workers, "worker_count": count, "temp": server.temp_usage(),
+            "cpu_s": server.cpu_s(), "load": os.getloadavg()}
+
+
+def run_round(server: Server, photos: list[Path], args, round_number: int, work: Path) -> tuple[Tally, float]:
+    tally = Tally()
+    downloads = work / "client-downloads"
+    deadline = time.monotonic() + args.timeout
+    trainers = {round(i * args.students / args.trainers) for i in range(args.trainers)} if args.trainers else set()
+    threads = [
+        threading.Thread(target=student, daemon=True,
+                         args=(server.url, i, photos[i], args, round_number, i in trainers, tally, downloads, deadline))
+        for i in range(args.students)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    wall = time.perf_counter() - started
+    with tally.lock:
+        answered = len(tally.latencies) + len(tally.errors)
+        tally.unanswered = max(tally.unanswered, args.students * args.grids - answered)
+    shutil.rmtree(downloads, ignore_errors=True)
+    return tally, wall
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+def describe_state(label: str, state: dict) -> str:
+    temp = state["temp"]
+    return (f"| {label} | {state['rss']:.0f} | {state['workers']:.0f} ({state['worker_count']}) | "
+            f"{temp['gradio_tmp'][0]:.1f} MB / {temp['gradio_tmp'][1]} | {temp['tmp'][0]:.1f} MB / {temp['tmp'][1]} | "
+            f"{temp['runs'][0]:.1f} MB / {temp['runs'][1]} | {state['load'][0]:.1f} |")
+
+
+def report_round(round_number: int, tally: Tally, wall: float, args) -> None:
+    lat = tally.latencies
+    print(f"\n### Round {round_number}: {args.students} students x {args.grids} grids of {args.tiles} tiles, "
+          f"think {args.think} s, {args.trainers} trainers ({wall:.0f} s)\n")
+    print("| grids served | errors | unanswered | p50 s | p95 s | max s | mean s | grids/s |")
+    print("|---|---|---|---|---|---|---|---|")
+    print(f"| {len(lat)} | {len(tally.errors)} | {tally.unanswered} | {percentile(lat, 0.5):.2f} | "
+          f"{percentile(lat, 0.95):.2f} | {max(lat, default=float('nan')):.2f} | "
+          f"{statistics.fmean(lat) if lat else float('nan'):.2f} | {len(lat) / wall:.1f} |")
+    for error in tally.errors[:5]:
+        print(f"  error: {error}")
+    if tally.trainings:
+        print("\n| trainer | status | queue wait s | training s | epochs | error |")
+        print("|---|---|---|---|---|---|")
+        for run in sorted(tally.trainings, key=lambda r: r.get("created") or 0):
+            wait = (run["started"] - run["created"]) if run.get("started") else float("nan")
+            took = (run["finished"] - run["started"]) if run.get("finished") and run.get("started") else float("nan")
+            print(f"| student {run['student']} | {run['status']} | {wait:.1f} | {took:.1f} | {run.get('rows', 0)} | "
+                  f"{run['error']} |")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--students", type=int, default=50)
+    parser.add_argument("--grids", type=int, default=20, help="grids per student")
+    parser.add_argument("--tiles", type=int, default=16, help="tiles per grid")
+    parser.add_argument("--trainers", type=int, default=3, help="students who also start a training run")
+    parser.add_argument("--think", type=float, default=2.0, help="mean pause between a student's grids, seconds")
+    parser.add_argument("--arrival", type=float, default=5.0, help="students arrive spread over this many seconds")
+    parser.add_argument("--image-side", type=int, default=1600, help="long side of each student's photo")
+    parser.add_argument("--rounds", type=int, default=2, help="repeat the class on the same server (growth check)")
+    parser.add_argument("--train-epochs", type=int, default=2)
+    parser.add_argument("--train-size", type=int, default=32, help="training image size")
+    parser.add_argument("--synthetic", default="48x60x20", help="synthetic set size SIDExTRAINxTEST per class")
+    parser.add_argument("--settle", type=float, default=15.0, help="idle seconds before measuring 'after'")
+    parser.add_argument("--timeout", type=float, default=900.0, help="give up on a round after this many seconds")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (server log, temp files)")
+    args = parser.parse_args()
+    if not (1 <= args.students <= 200 and 1 <= args.grids <= 100 and 1 <= args.tiles <= 64):
+        parser.error("students 1..200, grids 1..100, tiles 1..64 (this is a bounded benchmark)")
+    args.trainers = min(args.trainers, args.students)
+
+    work = Path(tempfile.mkdtemp(prefix="augtune-load-"))
+    photos_dir = work / "photos"
+    photos_dir.mkdir()
+    photos = [student_photo(i, args.image_side, photos_dir) for i in range(args.students)]
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before starting; "
+          f"photos {args.image_side} px, {sum(p.stat().st_size for p in photos) / len(photos) / 1024:.0f} kB each")
+    server = Server(work, args.synthetic)
+    try:
+        cold = snapshot(server)
+        from gradio_client import Client, handle_file
+
+        warm_client = Client(server.url, verbose=False, download_files=str(work / "warmup"))
+        warm_client.predict(handle_file(str(photos[0])), "", args.tiles, 0, api_name="/augment")
+        time.sleep(2)
+        states = [("cold (server just up)", cold), ("start (after one warm-up grid)", snapshot(server))]
+        for round_number in range(1, args.rounds + 1):
+            tally, wall = run_round(server, photos, args, round_number, work)
+            report_round(round_number, tally, wall, args)
+            time.sleep(args.settle)
+            states.append((f"after round {round_number} (+{args.settle:.0f} s idle)", snapshot(server)))
+        print("\n| server state | RSS MB | workers RSS MB (n) | Gradio temp (size / files) | system temp | runs | load |")
+        print("|---|---|---|---|---|---|---|")
+        for label, state in states:
+            print(describe_state(label, state))
+        start = states[1][1]
+        for label, state in states[2:]:
+            print(f"{label}: RSS {state['rss'] - start['rss']:+.0f} MB vs start; Gradio temp "
+                  f"{state['temp']['gradio_tmp'][0] - start['temp']['gradio_tmp'][0]:+.1f} MB, "
+                  f"{state['temp']['gradio_tmp'][1] - start['temp']['gradio_tmp'][1]:+d} files; "
+                  f"server CPU {state['cpu_s'] - start['cpu_s']:.0f} s")
+    finally:
+        server.stop()
+        if args.keep:
+            print(f"work folder kept: {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -358,7 +358,6 @@ class JobManager:
             if job.status == CANCELLING and status != DONE:
                 status, error = CANCELLED, job.stop_reason
             self._finish(job, status, error)
-            job.worker = None  # its queue and event hold OS semaphores; let them go now, not at the TTL
             self._start_waiting()
 
     def _drain_after_death(self, job: Job) -> dict:

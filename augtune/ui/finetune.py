@@ -148,6 +148,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.error.no_zip": "Upload a .zip file first.",
         "ft.error.not_zip": "The data file must be a .zip file.",
         "ft.error.no_weights": "Upload a weights file first, or choose another model.",
+        "ft.error.explore": "The Explore tab's settings cannot be used for training: {error}",
     },
     "zh-CN": {
         "ft.tab": "微调",
@@ -246,6 +247,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.error.no_zip": "请先上传一个 .zip 文件。",
         "ft.error.not_zip": "数据文件必须是 .zip 文件。",
         "ft.error.no_weights": "请先上传权重文件，或选择其他模型。",
+        "ft.error.explore": "“探索”标签页的设置不能用于训练：{error}",
     },
 }
 
@@ -515,7 +517,7 @@ def _real(value: Any, name: str) -> float:
 
 def run_label(config) -> str:
     """Short and unambiguous: it names the run in the plot's legend and the table."""
-    model = "pretrained" if config.pretrained else "scratch"
+    model = "my weights" if config.weights_path else "pretrained" if config.pretrained else "scratch"
     augmentation = "augmented" if config.augment is not None else "no augmentation"
     return f"{model}, lr {config.lr:g}, {augmentation}"
 
@@ -745,14 +747,15 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
     connected = bool(explore_widgets)
 
     def explore_spec(values) -> AugSpec | None:
+        """The Explore tab's current spec; ValueError (its sentence) when its controls do not make one."""
         if not connected:
             return None
         from augtune.ui import explore
 
         try:
             return explore.spec_from_widgets(list(values))
-        except (ValueError, TypeError):
-            return None
+        except TypeError as error:
+            raise ValueError(str(error)) from None
 
     defaults = _default_config()
     default_model = "pretrained" if pretrained_available() else "scratch"
@@ -838,13 +841,18 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
         current["jobs"] = ids
         return cleared(current, snapshots(jobs, current)[0])
 
+    def config_from_widgets(locale_value, values):
+        try:
+            spec = explore_spec(values[13:]) if values[12] == "explore" else None
+        except ValueError as error:
+            raise gr.Error(text(locale_value, "ft.error.explore", error=error)) from None
+        return make_config(locale_value, *values[:13], spec)
+
     def on_start(locale_value, session_value, *values):
-        config = make_config(locale_value, *values[:13], explore_spec(values[13:]))
-        return queue_runs(locale_value, session_value, [config])
+        return queue_runs(locale_value, session_value, [config_from_widgets(locale_value, values)])
 
     def on_compare(locale_value, session_value, *values):
-        config = make_config(locale_value, *values[:13], explore_spec(values[13:]))
-        return queue_runs(locale_value, session_value, comparison_configs(config))
+        return queue_runs(locale_value, session_value, comparison_configs(config_from_widgets(locale_value, values)))
 
     def on_cancel(session_value):
         current = fresh_session(session_value)
@@ -890,7 +898,11 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
         return gr.File(visible=model_value == "file"), model_note()
 
     def on_augment(choice, *values):
-        return augment_note(choice, explore_spec(values), connected)
+        try:
+            spec = explore_spec(values) if choice == "explore" else None
+        except ValueError as error:
+            return f'<span class="ft-error">{both("ft.error.explore", error=error)}</span>'
+        return augment_note(choice, spec, connected)
 
     # ----- the HTTP API: plain JSON in and out ---------------------------------------------------------
     def start_api(session: dict | None, config: dict) -> dict:

@@ -93,13 +93,27 @@ class _Plan:
 
 
 class _Source:
-    """A decoded image with its halving pyramid, built once per image object."""
+    """A decoded image with its halving pyramid, built once per image object.
+
+    Only a weak reference to the image itself: the cache entry must not keep alive the very image
+    whose death removes it (a class uploads fifty photos in a lesson).
+    """
 
     def __init__(self, image: Image.Image) -> None:
-        self.levels = [image]
-        while min(self.levels[-1].size) >= 64 and max(self.levels[-1].size) > _THUMB_SIDE:
-            self.levels.append(self.levels[-1].reduce(2))
-        self.thumbnail = self.levels[-1]
+        self.image = weakref.ref(image)
+        self.reduced: list[Image.Image] = []
+        smallest = image
+        while min(smallest.size) >= 64 and max(smallest.size) > _THUMB_SIDE:
+            smallest = smallest.reduce(2)
+            self.reduced.append(smallest)
+
+    @property
+    def thumbnail(self) -> Image.Image:
+        return self.reduced[-1] if self.reduced else self.image()
+
+    @property
+    def levels(self) -> list[Image.Image]:
+        return [self.image(), *self.reduced]
 
     def resample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
         full_w, full_h = self.levels[0].size
@@ -133,7 +147,7 @@ def _source_for(image: Image.Image) -> _Source:
     key = id(image)
     with _sources_lock:
         source = _sources.get(key)
-        if source is None or source.levels[0] is not image:
+        if source is None or source.image() is not image:
             source = _sources[key] = _Source(image)
             weakref.finalize(image, _sources.pop, key, None)
         return source

@@ -537,13 +537,6 @@ def test_a_data_path_that_leaves_the_data_folder_is_refused(client, app_server, 
 # ----------------------------------------------------------------------------------- memory over a lesson
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "augtune/sampling.py _source_for keeps every image ever sampled: _sources[id(image)] holds a _Source whose "
-    "levels[0] IS the image, so the weakref.finalize meant to drop the entry can never fire. The Explore tab "
-    "decodes a new image object for every upload and after every ImageCache eviction (6 kept, a class has 50), "
-    "so the server grows by one decoded photo and its pyramid per such grid: bench/load.py saw 3.9 GB RSS and "
-    "+6 MB/s after 6 minutes. Fix: bound the cache (an OrderedDict LRU of ~8 sources, like ImageCache), or "
-    "attach the pyramid to the image (image._augtune_pyramid = _Source(image)) so that it dies with it."))
 def test_a_picture_nobody_uses_any_more_is_not_kept_by_the_grid_cache():
     import gc
     import weakref

@@ -13,7 +13,8 @@ once; this is heavier), and downloads the 16 JPEG tiles, as a browser does. Betw
 moving the next slider. Trainers start a tiny run through /finetune_start right after their first grid
 and poll /finetune_status every 2 s. Every round uses new seeds, as a new class would.
 
-Reported per round: grids served, errors, latency of a grid as the student sees it (p50/p95/max: upload,
+Bounded: at most 200 students x 100 grids, each round gives up after --timeout seconds, and stops early
+when the server's RSS passes --max-rss MB. Reported per round: grids served, errors, latency of a grid as the student sees it (p50/p95/max: upload,
 queue, sampling, JPEG encoding, download), each training run's queue wait and duration; and before and
 after every round: the server's RSS (and its training workers' RSS), and the size and file count of its
 temp folders (Gradio's cache and the system temp dir the server uses). "After" is measured once the
@@ -155,6 +156,11 @@ class Tally:
     errors: list[str] = field(default_factory=list)
     trainings: list[dict] = field(default_factory=list)
     unanswered: int = 0
+    peak_rss: float = 0.0
+    server_cpu: float = 0.0  # CPU seconds the server (without its training workers) spent in the round
+    students_cpu: float = 0.0  # and this script's simulated students: the same 2 cores
+    aborted: str = ""
+    stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
@@ -209,7 +215,7 @@ def student(url: str, index: int, photo: Path, args, round_number: int, trains: 
         return
     trainer = None
     for number in range(args.grids):
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or tally.stop.is_set():
             with tally.lock:
                 tally.unanswered += args.grids - number
             break
@@ -242,7 +248,7 @@ def train(client, index: int, args, tally: Tally, deadline: float) -> None:
         tally.trainings.append(record)
     try:
         session = client.predict(None, config, api_name="/finetune_start")
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not tally.stop.is_set():
             (snapshot,) = client.predict(session, api_name="/finetune_status")
             record.update(status=snapshot["status"], error=snapshot["error"], created=snapshot["created"],
                           started=snapshot["started"], finished=snapshot["finished"], rows=len(snapshot["rows"]))
@@ -273,17 +279,37 @@ def run_round(server: Server, photos: list[Path], args, round_number: int, work:
                          args=(server.url, i, photos[i], args, round_number, i in trainers, tally, downloads, deadline))
         for i in range(args.students)
     ]
-    started = time.perf_counter()
+    def watch_memory() -> None:
+        while not finished.is_set():
+            rss = server.rss_mb()
+            tally.peak_rss = max(tally.peak_rss, rss)
+            if rss > args.max_rss and not tally.stop.is_set():
+                tally.aborted = f"stopped early: server RSS {rss:.0f} MB passed --max-rss {args.max_rss:.0f} MB"
+                tally.stop.set()
+            finished.wait(1.0)
+
+    finished = threading.Event()
+    watcher = threading.Thread(target=watch_memory, daemon=True)
+    watcher.start()
+    started, server_cpu, own_cpu = time.perf_counter(), server.cpu_s(), _own_cpu_s()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     wall = time.perf_counter() - started
+    tally.server_cpu, tally.students_cpu = server.cpu_s() - server_cpu, _own_cpu_s() - own_cpu
+    finished.set()
+    watcher.join()
     with tally.lock:
         answered = len(tally.latencies) + len(tally.errors)
         tally.unanswered = max(tally.unanswered, args.students * args.grids - answered)
     shutil.rmtree(downloads, ignore_errors=True)
     return tally, wall
+
+
+def _own_cpu_s() -> float:
+    times = os.times()
+    return times.user + times.system
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -301,12 +327,16 @@ def describe_state(label: str, state: dict) -> str:
 def report_round(round_number: int, tally: Tally, wall: float, args) -> None:
     lat = tally.latencies
     print(f"\n### Round {round_number}: {args.students} students x {args.grids} grids of {args.tiles} tiles, "
-          f"think {args.think} s, {args.trainers} trainers ({wall:.0f} s)\n")
+          f"think {args.think} s, {args.trainers} trainers ({wall:.0f} s, server RSS peak {tally.peak_rss:.0f} MB)\n")
+    if tally.aborted:
+        print(f"**{tally.aborted}**\n")
     print("| grids served | errors | unanswered | p50 s | p95 s | max s | mean s | grids/s |")
     print("|---|---|---|---|---|---|---|---|")
     print(f"| {len(lat)} | {len(tally.errors)} | {tally.unanswered} | {percentile(lat, 0.5):.2f} | "
           f"{percentile(lat, 0.95):.2f} | {max(lat, default=float('nan')):.2f} | "
           f"{statistics.fmean(lat) if lat else float('nan'):.2f} | {len(lat) / wall:.1f} |")
+    print(f"\nCPU in the round: server {tally.server_cpu:.0f} s ({tally.server_cpu / max(len(lat), 1):.2f} s per grid "
+          f"served), the simulated students {tally.students_cpu:.0f} s; wall {wall:.0f} s on {os.cpu_count()} cores.")
     for error in tally.errors[:5]:
         print(f"  error: {error}")
     if tally.trainings:
@@ -334,6 +364,8 @@ def main() -> int:
     parser.add_argument("--synthetic", default="48x60x20", help="synthetic set size SIDExTRAINxTEST per class")
     parser.add_argument("--settle", type=float, default=15.0, help="idle seconds before measuring 'after'")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on a round after this many seconds")
+    parser.add_argument("--max-rss", type=float, default=6000.0,
+                        help="stop a round when the server's RSS passes this many MB (the machine is shared)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (server log, temp files)")
     args = parser.parse_args()
     if not (1 <= args.students <= 200 and 1 <= args.grids <= 100 and 1 <= args.tiles <= 64):

@@ -49,6 +49,10 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
     expect(page.locator("#ft-plot img")).to_be_visible()
     expect(status).to_contain_text("Finished", timeout=TRAINING_TIMEOUT_MS)
     expect(page.locator("#ft-results")).to_contain_text("final test acc")
+    confusion = page.locator("#ft-confusion img")
+    confusion.scroll_into_view_if_needed()  # the page loads result images lazily
+    expect(confusion).to_have_attribute("src", re.compile(r"confusion\.png$"))
+    page.wait_for_function("() => document.querySelector('#ft-confusion img').naturalWidth > 0")
     for name in ("model.pt", "metrics.csv"):
         expect(page.locator(f'#ft-downloads a[download="{name}"]')).to_be_visible()
 

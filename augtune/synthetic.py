@@ -32,7 +32,7 @@ CLASSES = ("disc", "square", "triangle", "cross")
 TRAIN_HUES = {"disc": 0.0, "square": 0.25, "triangle": 0.5, "cross": 0.75}
 TRAIN_HUE_WIDTH = 0.06
 SUPERSAMPLE = 4
-VERSION = 3  # bump when the drawing changes, so stale caches are not reused
+VERSION = 4  # bump when the drawing changes, so stale caches are not reused
 
 BIAS_SENTENCE = (
     "In the synthetic training images each shape has its own narrow colour and sits in the left half; "
@@ -102,11 +102,11 @@ def draw_scene(class_name: str, split: str, index: int, size: int) -> Image.Imag
     rng = random.Random(seed)
     image = _background(rng, size)
 
-    radius = rng.uniform(0.18, 0.27)  # of the side: big enough that most of the lesson's crops keep some of it
+    radius = rng.uniform(0.24, 0.34)  # of the side: big enough that most of the lesson's crops keep some of it
     margin = radius + 0.02
     if split == "train":
         hue = (TRAIN_HUES[class_name] + rng.uniform(-TRAIN_HUE_WIDTH / 2, TRAIN_HUE_WIDTH / 2)) % 1.0
-        centre_x = rng.uniform(margin, 0.44)
+        centre_x = rng.uniform(margin, 0.42)
     else:
         hue = rng.random()
         centre_x = rng.uniform(margin, 1 - margin)

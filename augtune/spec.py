@@ -62,14 +62,14 @@ class AugSpec:
         for name, (low, high) in RANGES.items():
             value = _number(name, getattr(self, name), integer=name in INT_FIELDS)
             if not low <= value <= high:
-                raise ValueError(f"{name} must be between {_fmt(low)} and {_fmt(high)}, got {_fmt(value)}.")
+                raise ValueError(f"{name} must be between {format_number(low)} and {format_number(high)}, got {format_number(value)}.")
             object.__setattr__(self, name, value)
         if self.crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode must be one of {', '.join(CROP_MODES)}, got {self.crop_mode!r}.")
         for low_name, high_name in (("scale_min", "scale_max"), ("ratio_min", "ratio_max")):
             low, high = getattr(self, low_name), getattr(self, high_name)
             if low > high:
-                raise ValueError(f"{low_name} ({_fmt(low)}) must not be larger than {high_name} ({_fmt(high)}).")
+                raise ValueError(f"{low_name} ({format_number(low)}) must not be larger than {high_name} ({format_number(high)}).")
         if self.crop_mode == "center" and self.resize_size < self.crop_size:
             raise ValueError(
                 f"resize_size ({self.resize_size}) must be at least crop_size ({self.crop_size}) "
@@ -144,7 +144,7 @@ def _number(name: str, value: Any, integer: bool) -> float | int:
     return float(value)
 
 
-def _fmt(value: float | int) -> str:
+def format_number(value: float | int) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 

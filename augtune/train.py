@@ -40,7 +40,7 @@ from . import report
 from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
 from .model import build_model, param_groups
 from .pipeline import build_pipeline
-from .spec import PRESETS, AugSpec
+from .spec import PRESETS, AugSpec, format_number
 
 __all__ = ["Cancelled", "EpochRow", "TrainConfig", "TrainError", "TrainResult", "train", "main"]
 
@@ -99,7 +99,7 @@ class TrainConfig:
             else:
                 value = float(value)
             if not low <= value <= high:
-                raise ValueError(f"{name} must be between {low:g} and {high:g}, got {value:g}.")
+                raise ValueError(f"{name} must be between {format_number(low)} and {format_number(high)}, got {format_number(value)}.")
             object.__setattr__(self, name, value)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}.")

@@ -133,12 +133,8 @@ def data_root() -> Path:
     return Path(os.environ.get("AUGTUNE_DATA_ROOT") or cache_dir() / "data")
 
 
-def default_roots() -> list[Path]:
-    """Where user-named folders and zips may live: the data root, and Gradio's upload folder (zips only)."""
-    return [data_root()]
-
-
 def upload_root() -> Path:
+    """Where Gradio keeps uploads: an uploaded .zip may be used from there."""
     return Path(os.environ.get("GRADIO_TEMP_DIR") or Path(tempfile.gettempdir()) / "gradio")
 
 
@@ -178,9 +174,7 @@ def load(
 def resolve_user_path(data: str, allowed_roots: Sequence[Path] | None = None) -> Path:
     """A folder or zip the user named, refused unless it lies (after `..` and symlinks) inside an allowed root."""
     if allowed_roots is None:
-        roots = default_roots()
-        if data.lower().endswith(".zip"):
-            roots.append(upload_root())
+        roots = [data_root(), *([upload_root()] if data.lower().endswith(".zip") else [])]
     else:
         roots = list(allowed_roots)
     if not data or "\x00" in data:

@@ -356,3 +356,14 @@ def test_cifar10_offline_without_files(tmp_path, monkeypatch):
     with pytest.raises(TrainError, match="CIFAR-10 is not downloaded"):
         data.load("cifar10", 32)
     assert data.describe("cifar10")["train_counts"]["cat"] == 5000
+
+
+def test_uploaded_zip_is_usable_from_gradios_upload_folder_but_folders_there_are_not(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGTUNE_DATA_ROOT", str(tmp_path / "root"))
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "uploads"))
+    members = {f"{c}/{i}.png": png(COLOURS[c]) for c in ("cat", "dog") for i in range(3)}
+    archive = make_zip(write(tmp_path / "uploads" / "abc123" / "pets.zip", b"").parent / "pets.zip", members)
+    assert load(archive).classes == ["cat", "dog"]  # default roots: data root, and uploads for zips
+    make_folder(tmp_path / "uploads" / "folder", {"cat": 2, "dog": 2})
+    with pytest.raises(TrainError, match="outside the data folder"):
+        load(tmp_path / "uploads" / "folder")

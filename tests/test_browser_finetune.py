@@ -64,7 +64,9 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
 
 
 def test_the_training_augmentation_follows_the_explore_tab(page, app_server):
-    page.goto(app_server.url)
+    from tests.test_browser_explore import open_explore
+
+    open_explore(page, app_server.url)  # the first grid is in: the page's events are wired up
     page.get_by_role("button", name="Vertical flip", exact=True).click()
     # Generous: on a loaded 2-core machine the preset's grid can wait behind other requests.
     expect(page.locator("#augtune-code")).to_contain_text("RandomVerticalFlip(p=0.5)", timeout=30_000)

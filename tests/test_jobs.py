@@ -66,6 +66,7 @@ def tiny(**changes) -> TrainConfig:
 
 def wait_for(manager: JobManager, job_id: str, owner: str, condition, timeout: float = WAIT_S) -> dict:
     deadline = time.monotonic() + timeout
+    snapshot = None
     while time.monotonic() < deadline:
         snapshot = manager.status(job_id, owner)
         if condition(snapshot):

@@ -25,6 +25,7 @@ from PIL import Image
 import augtune.jobs
 from augtune.jobs import CANCEL_GRACE_S, FINISHED, JobError, JobManager, new_owner_token
 from augtune.train import TrainConfig
+from tests.test_jobs import finished, wait_for
 
 # A spawned worker imports torch before its first event: slow on a busy 2-core machine.
 WAIT_S = 240
@@ -166,21 +167,6 @@ def slot_is_free_between_tests(manager):
 def tiny(**changes) -> TrainConfig:
     settings = dict(data="tiny", pretrained=False, epochs=1, batch_size=8, image_size=32, label="tiny")
     return TrainConfig(**{**settings, **changes})
-
-
-def wait_for(manager: JobManager, job_id: str, owner: str, condition, timeout: float = WAIT_S) -> dict:
-    deadline = time.monotonic() + timeout
-    snapshot = None
-    while time.monotonic() < deadline:
-        snapshot = manager.status(job_id, owner)
-        if condition(snapshot):
-            return snapshot
-        time.sleep(0.05)
-    raise AssertionError(f"condition not met within {timeout} s; last snapshot: {snapshot}")
-
-
-def finished(snapshot: dict) -> bool:
-    return snapshot["status"] in FINISHED
 
 
 def assert_worker_freed(manager: JobManager, job_id: str) -> None:

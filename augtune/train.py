@@ -11,10 +11,10 @@ without a crop stage gets a centre crop to the training size after it. `augment=
 same centre crops the test uses.
 
 Speed: pixels are decoded once into memory, so an epoch is augmentation plus the model. Augmentation runs
-per sample with torchvision v2 on uint8 tensors in a background thread that prepares the next batch while
-the model trains on this one (on CUDA the samples sit on the GPU and are augmented there). The thread runs
-torch single-threaded: v2's colour ops on a small image are many tiny tensor ops, which get ~20x slower
-when torch tries to spread each over two cores.
+per sample with torchvision v2 on uint8 tensors, in the training loop itself (on CUDA the samples sit on the
+GPU and are augmented there, queued asynchronously like the model's kernels). A background thread or
+DataLoader workers were measured too: on 2 CPU cores the model already keeps both busy, so a second
+producer only fights it for them, and the plain loop was the fastest (see bench/finetune.py).
 """
 
 from __future__ import annotations
@@ -23,13 +23,11 @@ import argparse
 import csv
 import json
 import math
-import queue
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -245,11 +243,12 @@ def train(
         seen = 0
         order = torch.randperm(len(train_split), generator=shuffle)
         batches = _batch_indices(order, config.batch_size)
-        for index, (images, labels) in enumerate(prefetch(train_split, batches, augment, stop)):
+        for index, indices in enumerate(batches):
             if stop():
                 raise Cancelled()
+            images = torch.stack([augment(train_split.pixels[i]) for i in indices.tolist()])
             inputs = normalize(images)
-            labels = labels.to(device, non_blocking=True)
+            labels = train_split.labels[indices.to(train_split.labels.device)]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(inputs)
                 loss = F.cross_entropy(logits, labels)
@@ -323,45 +322,6 @@ class Normalizer:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         images = images.to(self.device, non_blocking=True).float()
         return ((images - self.mean) / self.std).contiguous(memory_format=self.memory_format)
-
-
-def prefetch(
-    split: Split,
-    batches: list[torch.Tensor],
-    augment: Callable[[torch.Tensor], torch.Tensor],
-    stop: Callable[[], bool],
-) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Augmented batches, made one ahead in a background thread while the model trains on the current one."""
-    ready: queue.Queue = queue.Queue(maxsize=2)
-    quit_early = threading.Event()
-
-    def produce() -> None:
-        torch.set_num_threads(1)  # per thread: the training thread keeps all cores
-        try:
-            for indices in batches:
-                if quit_early.is_set() or stop():
-                    break
-                images = torch.stack([augment(split.pixels[i]) for i in indices.tolist()])
-                ready.put((images, split.labels[indices]))
-        except BaseException as error:  # noqa: BLE001 - handed to the training thread, which raises it
-            ready.put(error)
-        ready.put(None)
-
-    worker = threading.Thread(target=produce, name="augtune-augment", daemon=True)
-    worker.start()
-    try:
-        while (item := ready.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        quit_early.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                ready.get(timeout=0.05)
-            except queue.Empty:
-                pass
-        worker.join()
 
 
 @torch.no_grad()

@@ -40,8 +40,8 @@ from augtune import PRESETS  # noqa: E402
 from augtune import data as data_module  # noqa: E402
 from augtune.model import build_model, cached_weights_file, param_groups  # noqa: E402
 from augtune.synthetic import SyntheticSpec, ensure_synthetic  # noqa: E402
-from augtune import train as train_module  # noqa: E402
-from augtune.train import TrainConfig, train  # noqa: E402
+from augtune.data import stored_side  # noqa: E402
+from augtune.train import TrainConfig, train, train_transform  # noqa: E402
 
 
 def median_rate(images: int, seconds: list[float]) -> float:
@@ -68,23 +68,24 @@ def bare_images_per_s(image_size: int, batch: int, steps: int, classes: int = 4)
     return median_rate(batch, seconds)
 
 
-def ours_images_per_s(image_size: int, batch: int, epochs: int, out: Path, inline: bool = False) -> float:
-    """train() itself, with the combined augmentation: the median images/s of the epochs after the first.
-    `inline` swaps the background augmentation thread for augmenting in the training thread, to compare."""
+def ours_images_per_s(image_size: int, batch: int, epochs: int, out: Path) -> float:
+    """train() itself, with the combined augmentation: the median images/s of the epochs after the first."""
     config = TrainConfig(pretrained=False, epochs=epochs, batch_size=batch, image_size=image_size, augment=PRESETS["combined"])
-    threaded = train_module.prefetch
-    if inline:
-        train_module.prefetch = _inline_batches
-    try:
-        rows = train(config, out).rows
-    finally:
-        train_module.prefetch = threaded
+    rows = train(config, out).rows
     return statistics.median(row.images_per_s for row in rows[1:])
 
 
-def _inline_batches(split, batches, augment, stop):
-    for indices in batches:
-        yield torch.stack([augment(split.pixels[i]) for i in indices.tolist()]), split.labels[indices]
+def augmentation_ms_per_image(image_size: int, samples: int = 256) -> float:
+    """What the per-sample v2 augmentation alone costs, on the stored uint8 squares."""
+    augment = train_transform(PRESETS["combined"], image_size)
+    side = stored_side(image_size)
+    pixels = torch.randint(0, 256, (samples, 3, side, side), dtype=torch.uint8)
+    seconds = []
+    for _ in range(3):
+        started = time.perf_counter()
+        torch.stack([augment(pixels[i]) for i in range(samples)])
+        seconds.append(time.perf_counter() - started)
+    return 1000 * statistics.median(seconds) / samples
 
 
 def lesson_images_per_s(folder: Path, image_size: int, batch: int, epochs: int, workers: int) -> float:
@@ -125,16 +126,16 @@ def speed(args) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         bare = bare_images_per_s(size, batch, steps=args.steps)
         ours = ours_images_per_s(size, batch, epochs=args.speed_epochs, out=Path(tmp))
-        inline = ours_images_per_s(size, batch, epochs=args.speed_epochs, out=Path(tmp), inline=True)
+        augment_ms = augmentation_ms_per_image(size)
         lesson = lesson_images_per_s(folder, size, batch, epochs=args.speed_epochs, workers=args.workers)
     print(f"\n## Training speed, {size} px, batch {batch}, {torch.get_num_threads()} torch threads, device cpu")
     print("| loop | images/s | vs bare model |")
     print("| --- | ---: | ---: |")
     print(f"| bare model forward+backward (one ready batch) | {bare:.0f} | 100 % |")
     print(f"| ours: train() with the combined augmentation | {ours:.0f} | {100 * ours / bare:.0f} % (pipeline overhead {100 * (1 - ours / bare):.1f} %) |")
-    print(f"| ours, augmenting in the training thread instead of a background one | {inline:.0f} | {100 * inline / bare:.0f} % |")
     print(f"| the lesson's way: ImageFolder + v1 transforms + DataLoader({args.workers} workers) | {lesson:.0f} | {100 * lesson / bare:.0f} % |")
-    print(f"ours is {ours / lesson:.2f}x the lesson's way", flush=True)
+    print(f"ours is {ours / lesson:.2f}x the lesson's way; the combined augmentation alone costs {augment_ms:.2f} ms "
+          f"per image, {100 * augment_ms * bare / 1000:.1f} % of the bare model's {1000 / bare:.1f} ms", flush=True)
 
 
 def default_job(args) -> None:

@@ -12,9 +12,10 @@ same centre crops the test uses.
 
 Speed: pixels are decoded once into memory, so an epoch is augmentation plus the model. Augmentation runs
 per sample with torchvision v2 on uint8 tensors, in the training loop itself (on CUDA the samples sit on the
-GPU and are augmented there, queued asynchronously like the model's kernels). A background thread or
-DataLoader workers were measured too: on 2 CPU cores the model already keeps both busy, so a second
-producer only fights it for them, and the plain loop was the fastest (see bench/finetune.py).
+GPU and are augmented there, queued asynchronously like the model's kernels). Augmenting one batch ahead in
+a background thread was measured too and was slower on 2 CPU cores: the model already keeps both busy, so
+a second producer only fights it for them. bench/finetune.py compares the loop with the bare model and
+with the lesson's DataLoader workers.
 """
 
 from __future__ import annotations

@@ -200,7 +200,9 @@ def train(
     on_cuda = device.type == "cuda"
     amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else None
     memory_format = torch.channels_last if on_cuda else torch.contiguous_format
-    torch.backends.cudnn.benchmark = on_cuda  # one image size all run long: let cuDNN pick its fastest kernels
+    # cuDNN's kernel search (benchmark=True) was measured on an H200 (bench/gpu.sh): it made the first epoch
+    # 4-9 s instead of 1 s and gained ~0.1 s per later epoch, a loss for jobs of a few epochs.
+    torch.backends.cudnn.benchmark = False
     emit({"kind": "device", "device": _device_name(device), "amp": amp_dtype is not None, "channels_last": on_cuda})
 
     # The data, decoded once into memory at the training size.

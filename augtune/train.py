@@ -11,11 +11,11 @@ without a crop stage gets a centre crop to the training size after it. `augment=
 same centre crops the test uses.
 
 Speed: pixels are decoded once into memory, so an epoch is augmentation plus the model. Augmentation runs
-per sample with torchvision v2 on uint8 tensors, in the training loop itself (on CUDA the samples sit on the
-GPU and are augmented there, queued asynchronously like the model's kernels). Augmenting one batch ahead in
-a background thread was measured too and was slower on 2 CPU cores: the model already keeps both busy, so
-a second producer only fights it for them. bench/finetune.py compares the loop with the bare model and
-with the lesson's DataLoader workers.
+in the training loop itself, on each batch (augtune.batch_augment: per-image parameters, the colour jitter's
+pixel work done for the whole batch; on CUDA the batch sits on the GPU and is augmented there). Augmenting
+one batch ahead in a background thread was measured too and was slower on 2 CPU cores: the model already
+keeps both busy, so a second producer only fights it for them. bench/finetune.py compares the loop with
+the bare model and with the lesson's DataLoader workers.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from torchvision.transforms import v2
 
 from . import report
+from .batch_augment import BatchAugment
 from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
 from .model import build_model, param_groups
 from .pipeline import build_pipeline
@@ -249,7 +250,7 @@ def train(
         for index, indices in enumerate(batches):
             if stop():
                 raise Cancelled()
-            images = torch.stack([augment(train_split.pixels[i]) for i in indices.tolist()])
+            images = augment(train_split.pixels[indices.to(train_split.pixels.device)])
             inputs = normalize(images)
             labels = train_split.labels[indices.to(train_split.labels.device)]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
@@ -301,16 +302,14 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def train_transform(spec: AugSpec | None, image_size: int) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The per-sample training transform on uint8 CHW tensors of side stored_side(image_size)."""
+def train_transform(spec: AugSpec | None, image_size: int) -> BatchAugment:
+    """The training transform, on uint8 batches (N, 3, S, S) with S = stored_side(image_size)."""
     finish = v2.CenterCrop(image_size)
     if spec is None:
-        return finish
+        return BatchAugment([finish])
     sized = spec.replace(crop_size=image_size, resize_size=max(stored_side(image_size), image_size))
-    pipeline = build_pipeline(sized)
-    if sized.crop_mode != "none":
-        return pipeline
-    return v2.Compose([pipeline, finish])
+    steps = list(build_pipeline(sized).transforms)
+    return BatchAugment(steps if sized.crop_mode != "none" else steps + [finish])
 
 
 class Normalizer:

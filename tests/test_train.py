@@ -172,17 +172,15 @@ def test_config_round_trips_through_json():
 def test_training_transform_outputs_the_training_size(preset):
     torch.manual_seed(0)
     size = 48
-    image = torch.randint(0, 256, (3, stored_side(size), stored_side(size)), dtype=torch.uint8)
-    transform = train_transform(PRESETS[preset], size)
-    for _ in range(5):
-        out = transform(image)
-        assert out.shape == (3, size, size) and out.dtype == torch.uint8
+    images = torch.randint(0, 256, (5, 3, stored_side(size), stored_side(size)), dtype=torch.uint8)
+    out = train_transform(PRESETS[preset], size)(images)
+    assert out.shape == (5, 3, size, size) and out.dtype == torch.uint8
 
 
 def test_no_augmentation_is_the_test_transform():
     image = torch.arange(3 * 73 * 73, dtype=torch.int64).remainder(256).to(torch.uint8).view(3, 73, 73)
-    out = train_transform(None, 64)(image)
-    assert torch.equal(out, image[:, 4:68, 4:68])  # a centre crop, nothing random
+    out = train_transform(None, 64)(image[None])
+    assert torch.equal(out[0], image[:, 4:68, 4:68])  # a centre crop, nothing random
 
 
 def test_epoch_row_log_line_is_the_lessons():

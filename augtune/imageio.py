@@ -41,7 +41,7 @@ def load_image(source: ImageSource, max_side: int | None = None) -> Image.Image:
         result = _to_rgb(_fit(upright, max_side))
         result.info["original_size"] = upright.size
         return result
-    data = _read_bytes(source)
+    data = read_image_bytes(source)
     if not data:
         raise ImageError("The file is empty.")
     try:
@@ -81,7 +81,8 @@ def load_image(source: ImageSource, max_side: int | None = None) -> Image.Image:
     return result
 
 
-def _read_bytes(source: ImageSource) -> bytes:
+def read_image_bytes(source: ImageSource) -> bytes:
+    """The file's bytes, refusing a missing or absurdly large file with one sentence."""
     if isinstance(source, bytes):
         return source
     if hasattr(source, "read"):

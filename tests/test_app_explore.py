@@ -302,7 +302,7 @@ def test_settings_file_and_image_errors_are_translated():
 def test_image_cache_decodes_once_and_notices_a_changed_file(tmp_path):
     path = tmp_path / "picture.png"
     Image.new("RGB", (40, 30), "red").save(path)
-    cache = ImageCache(capacity=2)
+    cache = ImageCache()
     first = cache.get(path)
     assert cache.get(path) is first and first.size == (40, 30)
     Image.new("RGB", (50, 20), "blue").save(path)
@@ -322,18 +322,50 @@ def test_image_cache_keeps_serving_a_file_gradio_cleaned_up(tmp_path):
     assert localize_error(str(caught.value), "en") == "The image is no longer on the server; please upload it again."
 
 
-def test_image_cache_forgets_the_least_recently_used(tmp_path):
-    cache = ImageCache(capacity=2)
+def test_image_cache_forgets_the_least_recently_used_beyond_its_budget(tmp_path):
     paths = []
     for index in range(3):
         paths.append(tmp_path / f"{index}.png")
         Image.new("RGB", (8, 8), (index, 0, 0)).save(paths[-1])
+    cache = ImageCache(max_bytes=2 * 8 * 8 * 3 * 4 // 3)  # room for two 8x8 pictures and their pyramids
     first = cache.get(paths[0])
     cache.get(paths[1])
     cache.get(paths[0])
     cache.get(paths[2])  # evicts paths[1], the least recently used
     assert cache.get(paths[0]) is first
-    assert len(cache._items) == 2 and str(paths[1]) not in cache._items
+    assert len(cache._images) == 2 and cache.size_bytes == 2 * 256
+    assert cache.get(paths[1]) is not first and len(cache._images) == 2
+
+
+def test_image_cache_decodes_the_same_photo_once_under_different_upload_paths(tmp_path, monkeypatch):
+    """Gradio stores every upload under a new folder: an API client re-sending its photo must not
+    cost a decode each time."""
+    picture = tmp_path / "a" / "photo.jpg"
+    picture.parent.mkdir()
+    Image.new("RGB", (64, 48), "orange").save(picture)
+    again = tmp_path / "b" / "photo.jpg"
+    again.parent.mkdir()
+    again.write_bytes(picture.read_bytes())
+    decodes = []
+    real_load = augtune.load_image
+    monkeypatch.setattr(augtune, "load_image", lambda *a, **k: decodes.append(1) or real_load(*a, **k))
+    cache = ImageCache()
+    assert cache.get(picture) is cache.get(again)
+    assert len(decodes) == 1
+
+
+def test_image_cache_drops_pictures_nobody_used_for_a_while(tmp_path, monkeypatch):
+    path = tmp_path / "picture.png"
+    Image.new("RGB", (20, 20), "red").save(path)
+    cache = ImageCache(idle_s=60)
+    now = [1000.0]
+    monkeypatch.setattr(explore.time, "monotonic", lambda: now[0])
+    first = cache.get(path)
+    now[0] += 59
+    assert cache.get(path) is first  # used again: its clock restarts
+    now[0] += 61
+    assert cache.get(path) is not first  # expired, decoded again
+    assert cache.size_bytes == 20 * 20 * 3 * 4 // 3
 
 
 def test_only_the_newest_request_of_a_session_may_show_its_result():

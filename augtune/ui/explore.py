@@ -17,6 +17,7 @@ import random
 import re
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from PIL import Image
 import augtune
 from augtune import PRESETS, AugSpec, sample_grid, sample_params, spec_to_code
 from augtune.figures import box_colour, distributions_figure, draw_crop_boxes, figure_to_image
+from augtune.imageio import read_image_bytes
 from augtune.spec import RANGES, STAGES
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -35,6 +37,8 @@ DEFAULT_IMAGE = EXAMPLES[0]
 
 FIELDS = [field.name for field in dataclasses.fields(AugSpec)]
 DECODE_MAX_SIDE = 4096  # a 12 MP phone photo is decoded at reduced scale, fast, and still sharp
+IMAGE_CACHE_BYTES = int(float(os.environ.get("AUGTUNE_IMAGE_CACHE_MB", 1024)) * 2**20)
+IMAGE_CACHE_IDLE_S = float(os.environ.get("AUGTUNE_IMAGE_CACHE_IDLE_S", 900))
 TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
 ORIGINAL_MAX_SIDE = 720
 HISTOGRAM_DRAWS = 2000
@@ -370,12 +374,19 @@ def localize_error(message: str, locale: str = "en") -> str:
 
 
 class ImageCache:
-    """Decoded images by file path, most recent first, re-decoded only when the file's size or mtime
-    changes. Slider moves then cost no decoding; a file Gradio has since cleaned up keeps working."""
+    """Decoded images by content, most recently used first, within a memory budget; unused ones are
+    dropped after `idle_s`. Slider moves then cost no decoding, an API caller who sends the same photo
+    with every request has it decoded once (Gradio stores each upload under a new path), and a file
+    Gradio has since cleaned up keeps working while its picture is cached.
 
-    def __init__(self, capacity: int = 6) -> None:
-        self.capacity = capacity
-        self._items: OrderedDict[str, tuple[tuple[int, int] | None, Image.Image]] = OrderedDict()
+    A class of 50 with phone photos decoded at <= 4096 px needs up to ~36 MB each; the budget is what
+    a host sets against the machine's memory (AUGTUNE_IMAGE_CACHE_MB)."""
+
+    def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES, idle_s: float = IMAGE_CACHE_IDLE_S) -> None:
+        self.max_bytes, self.idle_s = max_bytes, idle_s
+        self._paths: OrderedDict[str, tuple[tuple[int, int], str]] = OrderedDict()  # path -> (stamp, digest)
+        self._images: OrderedDict[str, tuple[Image.Image, float]] = OrderedDict()  # digest -> (image, last use)
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def get(self, path: str | os.PathLike) -> Image.Image:
@@ -386,17 +397,61 @@ class ImageCache:
         except OSError:
             stamp = None
         with self._lock:
-            hit = self._items.get(key)
-            if hit is not None and (stamp is None or hit[0] == stamp):
-                self._items.move_to_end(key)
-                return hit[1]
-        image = augtune.load_image(key, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
+            self._expire()
+            known = self._paths.get(key)
+            if known is not None and (stamp is None or known[0] == stamp):
+                image = self._use(known[1])
+                if image is not None:
+                    return image
+        data = read_image_bytes(key)  # ImageError (one sentence) when it is gone or too large
+        digest = hashlib.sha1(data).hexdigest()
         with self._lock:
-            self._items[key] = (stamp, image)
-            self._items.move_to_end(key)
-            while len(self._items) > self.capacity:
-                self._items.popitem(last=False)
+            image = self._use(digest)
+        if image is None:
+            image = augtune.load_image(data, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
+            with self._lock:
+                self._store(digest, image)
+        with self._lock:
+            if stamp is not None:
+                self._paths[key] = (stamp, digest)
+            self._paths.move_to_end(key)
+            while len(self._paths) > 10_000:
+                self._paths.popitem(last=False)
         return image
+
+    def _use(self, digest: str) -> Image.Image | None:
+        entry = self._images.get(digest)
+        if entry is None:
+            return None
+        self._images[digest] = (entry[0], time.monotonic())
+        self._images.move_to_end(digest)
+        return entry[0]
+
+    def _store(self, digest: str, image: Image.Image) -> None:
+        if digest not in self._images:
+            self._bytes += _image_bytes(image)
+        self._images[digest] = (image, time.monotonic())
+        self._images.move_to_end(digest)
+        while self._bytes > self.max_bytes and len(self._images) > 1:
+            self._drop(next(iter(self._images)))
+
+    def _expire(self) -> None:
+        cutoff = time.monotonic() - self.idle_s
+        while self._images and next(iter(self._images.values()))[1] < cutoff:
+            self._drop(next(iter(self._images)))
+
+    def _drop(self, digest: str) -> None:
+        image, _ = self._images.pop(digest)
+        self._bytes -= _image_bytes(image)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+
+def _image_bytes(image: Image.Image) -> int:
+    # the RGB pixels plus the halving pyramid sample_grid keeps beside them (1/3 more)
+    return image.width * image.height * len(image.getbands()) * 4 // 3
 
 
 class LatestOnly:

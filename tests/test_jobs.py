@@ -226,3 +226,40 @@ def test_owner_tokens_are_unguessable_and_required(manager):
         with pytest.raises(JobError) as refused:
             manager.submit(tiny(), bad_owner)
         assert refused.value.code == "owner"
+
+
+def test_training_is_wrapped_in_spaces_gpu_where_the_spaces_package_exists(monkeypatch):
+    """ZeroGPU lends a GPU only inside spaces.GPU; without the package the function is returned as is."""
+    import sys
+    import types
+
+    from augtune.jobs import _zero_gpu
+
+    def work():
+        return "trained"
+
+    monkeypatch.delitem(sys.modules, "spaces", raising=False)
+    monkeypatch.setattr("builtins.__import__", _import_without("spaces", __import__))
+    assert _zero_gpu(work) is work
+    monkeypatch.undo()
+
+    asked = {}
+    fake = types.ModuleType("spaces")
+
+    def gpu(duration):
+        asked["duration"] = duration
+        return lambda function: lambda *a, **k: ("on the GPU", function(*a, **k))
+
+    fake.GPU = gpu
+    monkeypatch.setitem(sys.modules, "spaces", fake)
+    assert _zero_gpu(work)() == ("on the GPU", "trained")
+    assert asked == {"duration": 600}
+
+
+def _import_without(name, real_import):
+    def guarded(module, *args, **kwargs):
+        if module == name:
+            raise ImportError(f"No module named {name!r}")
+        return real_import(module, *args, **kwargs)
+
+    return guarded

@@ -6,7 +6,7 @@ transform Resize + CenterCrop; the training transform comes from an AugSpec (the
 
 How an AugSpec becomes the training transform: its output size is set to the training size, i.e.
 crop_size = image_size and resize_size = round(image_size * 256 / 224) (the lesson's 256/224 ratio); it
-runs, per sample, on the uint8 squares that augtune.data decoded once (side resize_size), and a spec
+runs on batches of the uint8 squares that augtune.data decoded once (side resize_size), and a spec
 without a crop stage gets a centre crop to the training size after it. `augment=None` trains on the
 same centre crops the test uses.
 

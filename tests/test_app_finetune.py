@@ -149,3 +149,36 @@ def test_the_lesson_comparison_queues_its_runs_as_one_set(client):
     runs = wait_until(client, session, all_finished)
     assert [run["status"] for run in runs] == ["done", "done"], [run["error"] for run in runs]
     assert all(len(run["rows"]) == 1 for run in runs)
+
+
+def test_engine_sentences_are_shown_in_chinese_on_a_chinese_page():
+    """The engine speaks English (CLI, logs); the page shows the sentences a class meets in both
+    languages, the CSS picking the page's one."""
+    import re
+
+    from augtune.ui.finetune import ENGINE_ZH, engine_text, render_status
+
+    def spans(html_text: str, css_class: str) -> str:
+        return " ".join(re.findall(rf'<span class="{css_class}">(.*?)</span>', html_text))
+
+    failed = {"status": "failed", "label": "run", "error": "Training ran out of memory; try a smaller batch size or image size."}
+    shown = render_status([failed])
+    assert "内存不足" in spans(shown, "ft-l-zh") and "out of memory" not in spans(shown, "ft-l-zh")
+    assert "out of memory" in spans(shown, "ft-l-en")
+
+    preparing = {"status": "running", "label": "run", "config": {"epochs": 5}, "device": {"device": "cpu"},
+                 "progress": {}, "message": "Decoding 1000 images at 64 px...", "rows": []}
+    shown = render_status([preparing])
+    assert "正在以 64 像素解码 1000 张图片" in shown and "Decoding 1000 images at 64 px..." in shown
+
+    # every status line the engine can send has its translation (the source is the list)
+    import augtune.data
+    import augtune.model
+    import augtune.train
+
+    sources = "".join(Path(module.__file__).read_text() for module in (augtune.data, augtune.model, augtune.train))
+    for literal in re.findall(r'status\(f?"([^"]+)"\)', sources):
+        example = re.sub(r"\{[^}]+\}", "7", literal)
+        assert engine_text(example, "zh-CN") != example, f"no Chinese for the status line {literal!r}"
+    assert engine_text("Something new.", "zh-CN") == "Something new."
+    assert engine_text("Training...", "en") == "Training..." and len(ENGINE_ZH) > 20

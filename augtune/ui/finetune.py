@@ -279,13 +279,70 @@ def text(locale: str | None, key: str, **values: Any) -> str:
 
 
 def both(key: str, **values: Any) -> str:
-    """HTML saying `key` in both languages; the page's CSS shows the one matching its locale."""
-    escaped = {name: html.escape(str(value)) for name, value in values.items()}
+    """HTML saying `key` in both languages; the page's CSS shows the one matching its locale. A value
+    that is an engine sentence is shown translated where ENGINE_ZH knows it."""
     spans = []
     for locale, css_class in (("en", "ft-l-en"), ("zh-CN", "ft-l-zh")):
         template = STRINGS[locale].get(key) or STRINGS["en"][key]
+        escaped = {name: html.escape(engine_text(str(value), locale)) for name, value in values.items()}
         spans.append(f'<span class="{css_class}">{template.format(**escaped)}</span>')
     return "".join(spans)
+
+
+def both_engine(message: str) -> str:
+    """An engine sentence (status or failure) in both languages."""
+    return "".join(
+        f'<span class="{css_class}">{html.escape(engine_text(message, locale))}</span>'
+        for locale, css_class in (("en", "ft-l-en"), ("zh-CN", "ft-l-zh"))
+    )
+
+
+# The engine (augtune.data, model, train, jobs) speaks English, so that the CLI and the logs read the
+# same everywhere; the page translates the sentences a class meets. Unknown ones stay English.
+ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(p), zh)
+    for p, zh in [
+        (r"^Preparing the synthetic data set \(drawn once, then cached\)\.\.\.$", "正在准备合成数据集（只生成一次，之后使用缓存）……"),
+        (r"^Reading (?P<name>.+)\.\.\.$", "正在读取 {name}……"),
+        (r"^Decoding (?P<n>\d+) images at (?P<px>\d+) px\.\.\.$", "正在以 {px} 像素解码 {n} 张图片……"),
+        (r"^Checking the download's SHA-1\.\.\.$", "正在校验下载文件的 SHA-1……"),
+        (r"^Unpacking the hot-dog data set\.\.\.$", "正在解压热狗数据集……"),
+        (r"^Downloading the hot-dog data set: (?P<p>.+)$", "正在下载热狗数据集：{p}"),
+        (r"^Downloading CIFAR-10 \(170 MB\)\.\.\.$", "正在下载 CIFAR-10（170 MB）……"),
+        (r"^Resizing CIFAR-10 to (?P<px>\d+) px\.\.\.$", "正在把 CIFAR-10 缩放到 {px} 像素……"),
+        (r"^Loading the weights file\.\.\.$", "正在加载权重文件……"),
+        (r"^Loading the ImageNet weights\.\.\.$", "正在加载 ImageNet 权重……"),
+        (r"^Downloading the ImageNet weights \(45 MB\)\.\.\.$", "正在下载 ImageNet 权重（45 MB）……"),
+        (r"^Downloading the ImageNet weights: (?P<p>.+)$", "正在下载 ImageNet 权重：{p}"),
+        (r"^Training\.\.\.$", "正在训练……"),
+        (r"^The ImageNet weights are not cached and this server is offline; .*$",
+         "服务器离线，且没有缓存的 ImageNet 权重；请改为从头训练（scratch）。"),
+        (r"^The ImageNet weights could not be downloaded \((?P<why>.+)\); .*$",
+         "无法下载 ImageNet 权重（{why}）；请改为从头训练（scratch）。"),
+        (r"^The hot-dog data set is not downloaded yet and this server is offline; .*$",
+         "热狗数据集尚未下载，且服务器离线；请使用合成数据集。"),
+        (r"^The hot-dog download was interrupted.*; start again to resume it\.$", "热狗数据集下载中断；再次开始即可继续下载。"),
+        (r"^CIFAR-10 is not downloaded yet and this server is offline; .*$", "CIFAR-10 尚未下载，且服务器离线；请使用合成数据集。"),
+        (r"^There is no data folder or \.zip file called (?P<name>.+) in the data folder\.$",
+         "数据文件夹中没有名为 {name} 的文件夹或 .zip 文件。"),
+        (r"^Training ran out of memory; try a smaller batch size or image size\.$", "训练时内存不足；请减小批量大小或图像尺寸。"),
+        (r"^Training diverged in epoch (?P<e>\d+) .*$", "第 {e} 轮训练发散（损失不再是数字）；请降低学习率。"),
+        (r"^The training process stopped unexpectedly \(exit code (?P<code>-?\d+)\).*$",
+         "训练进程意外停止（退出码 {code}），机器可能内存不足。"),
+        (r"^Training stopped because of an unexpected error: (?P<why>.+)$", "训练因意外错误而停止：{why}"),
+        (r"^Training needs at least two classes with images.*$", "训练至少需要两个有图片的类别，每个类别一个文件夹。"),
+        (r"^There are no test images.*$", "没有测试图片：请添加 test/<类别>/ 文件夹，或每个类别一个文件夹以便自动划分。"),
+    ]
+]
+
+
+def engine_text(message: str, locale: str) -> str:
+    if not locale.lower().startswith("zh"):
+        return message
+    for pattern, zh in ENGINE_ZH:
+        if match := pattern.match(message):
+            return zh.format(**match.groupdict())
+    return message
 
 
 def refusal(locale: str | None, error: Exception) -> gr.Error:
@@ -584,7 +641,7 @@ def _run_status(snap: dict, named: bool) -> str:
     elif status == "failed":
         body = f'<span class="ft-error">{both("ft.msg.failed", error=snap["error"])}</span>'
     else:
-        body = both("ft.msg.cancelled") + (f" {html.escape(snap['error'])}" if snap.get("error") else "")
+        body = both("ft.msg.cancelled") + (f" {both_engine(snap['error'])}" if snap.get("error") else "")
     return f'<div class="ft-run">{title}{body}</div>'
 
 
@@ -605,7 +662,7 @@ def _running(snap: dict) -> str:
             line += " · " + both("ft.msg.amp")
     message = snap.get("message") or ""
     if message and not progress.get("batches"):  # preparing: downloading, decoding, loading weights
-        line += f' <span class="ft-small">· {html.escape(message)}</span>'
+        line += f' <span class="ft-small">· {both_engine(message)}</span>'
         if percent := _PERCENT.search(message):
             line += _bar(float(percent.group(1)) / 100, "ft-download-bar")
     if progress.get("batches"):

@@ -18,8 +18,10 @@ when the server's RSS passes --max-rss MB. Reported per round: grids served, err
 queue, sampling, JPEG encoding, download), each training run's queue wait and duration; and before and
 after every round: the server's RSS (and its training workers' RSS), and the size and file count of its
 temp folders (Gradio's cache and the system temp dir the server uses). "After" is measured once the
-trainers are done, the server has idled for --settle seconds and then served one grid of the default
-picture (the image cache drops photos idle for more than 10 s here, 900 s in production).
+trainers are done, the server has idled for --settle seconds (90) and then served one grid of the default
+picture. To see cleaning within a run, the server here drops photos idle for more than 10 s from its image
+cache (900 s in production) and deletes temp files and finished runs older than --max-age (60 s; 7200 s in
+production), so "after" shows what the load leaves behind that cleaning does not remove.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, work: Path, synthetic: str) -> None:
+    def __init__(self, work: Path, synthetic: str, max_age_s: int) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.folders = {name: work / name for name in ("gradio_tmp", "tmp", "data", "runs", "torch_home", "cache")}
@@ -78,6 +80,10 @@ class Server:
             # Decoded photos are kept while used; idle ones go after this long (900 s in production), so
             # that "after" shows what the load leaves behind rather than the cache's planned contents.
             "AUGTUNE_IMAGE_CACHE_IDLE_S": str(IMAGE_CACHE_IDLE_S),
+            # Gradio's temp files (tiles, uploads) older than this go (7200 s in production): with --settle
+            # past it, "after" shows whether the cleaning keeps up, i.e. no growth over repeated rounds.
+            "AUGTUNE_TEMP_MAX_AGE_S": str(max_age_s),
+            "AUGTUNE_RUN_TTL_S": str(max_age_s),  # finished runs, likewise (production: 7200 s)
             "PYTHONUNBUFFERED": "1",
         }
         self.log = open(work / "server.log", "w")
@@ -373,7 +379,10 @@ def main() -> int:
     parser.add_argument("--train-epochs", type=int, default=2)
     parser.add_argument("--train-size", type=int, default=32, help="training image size")
     parser.add_argument("--synthetic", default="48x60x20", help="synthetic set size SIDExTRAINxTEST per class")
-    parser.add_argument("--settle", type=float, default=15.0, help="idle seconds before measuring 'after'")
+    parser.add_argument("--max-age", type=int, default=60,
+                        help="the server deletes temp files and finished runs older than this (s); production: 7200")
+    parser.add_argument("--settle", type=float, default=90.0,
+                        help="idle seconds before measuring 'after' (longer than --max-age plus a quarter of it)")
     parser.add_argument("--timeout", type=float, default=900.0, help="give up on a round after this many seconds")
     parser.add_argument("--max-rss", type=float, default=6000.0,
                         help="stop a round when the server's RSS passes this many MB (the machine is shared)")
@@ -389,7 +398,7 @@ def main() -> int:
     photos = [student_photo(i, args.image_side, photos_dir) for i in range(args.students)]
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} before starting; "
           f"photos {args.image_side} px, {sum(p.stat().st_size for p in photos) / len(photos) / 1024:.0f} kB each")
-    server = Server(work, args.synthetic)
+    server = Server(work, args.synthetic, args.max_age)
     try:
         cold = snapshot(server)
         from gradio_client import Client, handle_file

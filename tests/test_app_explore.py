@@ -364,8 +364,30 @@ def test_image_cache_drops_pictures_nobody_used_for_a_while(tmp_path, monkeypatc
     now[0] += 59
     assert cache.get(path) is first  # used again: its clock restarts
     now[0] += 61
+    released = []
+    monkeypatch.setattr(explore, "_return_freed_memory", lambda: released.append(1))
     assert cache.get(path) is not first  # expired, decoded again
+    assert released == [1]  # and the freed pixels were handed back to the system
     assert cache.size_bytes == 20 * 20 * 3 * 4 // 3
+
+
+def test_sweeper_deletes_only_old_empty_upload_leftovers(tmp_path):
+    from augtune.ui.app import sweep_empty_upload_files
+
+    old = time.time() - 3600
+    leftover, kept_full, kept_new = tmp_path / "tmpa1b2c3", tmp_path / "tmpfull", tmp_path / "tmpnew"
+    leftover.touch()
+    kept_full.write_bytes(b"an upload still being written")
+    kept_new.touch()
+    folder = tmp_path / "tmpfolder"
+    folder.mkdir()
+    other = tmp_path / "cat.png"
+    other.touch()
+    for path in (leftover, kept_full, folder, other):
+        os.utime(path, (old, old))
+    assert sweep_empty_upload_files(tmp_path, max_age_s=600) == 1
+    assert not leftover.exists()
+    assert kept_full.exists() and kept_new.exists() and folder.is_dir() and other.exists()
 
 
 def test_only_the_newest_request_of_a_session_may_show_its_result():

@@ -440,3 +440,42 @@ def test_an_unreadable_upload_keeps_the_current_image(tmp_path):
     assert outputs[0] == gr.skip() and outputs[1] is None, "the image stays, the upload box is emptied"
     assert outputs[2:-1] == [gr.skip()] * 5
     assert outputs[-1] == "⚠ The image file is incomplete (truncated); please upload it again."
+
+
+def test_old_temp_files_are_deleted_while_requests_keep_adding_files(tmp_path):
+    """Gradio's own delete_cache walk dies when a request adds a file during it; ours must not."""
+    import threading
+
+    from augtune.ui.app import build_app, delete_old_temp_files
+
+    demo = build_app()
+    kept = {file for component in demo.blocks.values() for file in getattr(component, "keep_in_cache", ())}
+    assert kept and all(os.path.exists(file) for file in kept)  # the example images
+    tiles = []
+    for index in range(300):
+        tiles.append(tmp_path / f"tile-{index}.jpeg")
+        tiles[-1].write_bytes(b"\xff\xd8")
+        demo.upload_file_set.add(str(tiles[-1]))
+    demo.upload_file_set.add(str(tmp_path / "already-gone.jpeg"))
+    demo.upload_file_set.update(kept)
+    assert delete_old_temp_files(demo, max_age_s=3600) == 0  # all fresh
+
+    stop = threading.Event()
+
+    def busy_server():
+        for index in range(200_000):
+            if stop.is_set():
+                break
+            demo.upload_file_set.add(str(tmp_path / f"new-{index}"))
+
+    adder = threading.Thread(target=busy_server)
+    adder.start()
+    try:
+        removed = delete_old_temp_files(demo, max_age_s=-1)  # everything counts as old
+    finally:
+        stop.set()
+        adder.join()
+    assert removed == 300
+    assert not any(tile.exists() for tile in tiles)
+    assert all(os.path.exists(file) for file in kept)
+    assert str(tmp_path / "already-gone.jpeg") not in demo.upload_file_set

@@ -6,6 +6,7 @@ import os
 import stat
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import gradio as gr
@@ -56,15 +57,45 @@ def sweep_empty_upload_files(folder: Path, max_age_s: float) -> int:
     return removed
 
 
-def _sweep_periodically() -> None:
+def delete_old_temp_files(demo: gr.Blocks, max_age_s: float) -> int:
+    """What Blocks(delete_cache=...) does, done so that a busy server keeps doing it: Gradio 6.31 walks
+    its live sets of temp files while request threads add to them, the walk dies with "Set changed size
+    during iteration", and its schedule stops for good (bench/load.py: 16 000 tiles per class left
+    behind). Here each set is copied first. Files a component keeps (the example images) stay."""
+    keep: set[str] = set()
+    for component in list(demo.blocks.values()):
+        keep.update(getattr(component, "keep_in_cache", ()))
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for files in list(demo.temp_file_sets):
+        for file in list(files):
+            if file in keep:
+                continue
+            try:
+                if os.lstat(file).st_ctime < cutoff:
+                    os.remove(file)
+                    files.discard(file)
+                    removed += 1
+            except FileNotFoundError:
+                files.discard(file)
+            except OSError:
+                pass
+    return removed
+
+
+def _sweep_periodically(demo: gr.Blocks) -> None:
     folder = Path(get_upload_folder())
     while True:
         time.sleep(DELETE_CACHE[0])
-        sweep_empty_upload_files(folder, TEMP_MAX_AGE_S)
+        try:
+            delete_old_temp_files(demo, TEMP_MAX_AGE_S)
+            sweep_empty_upload_files(folder, TEMP_MAX_AGE_S)
+        except Exception:  # the sweeper must outlive one bad pass; the host sees why in the log
+            traceback.print_exc()
 
 
 def launch(demo: gr.Blocks, **overrides) -> None:
-    threading.Thread(target=_sweep_periodically, name="augtune-upload-sweeper", daemon=True).start()
+    threading.Thread(target=_sweep_periodically, args=(demo,), name="augtune-temp-sweeper", daemon=True).start()
     settings = dict(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
         server_port=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),

@@ -443,7 +443,7 @@ def test_an_unreadable_upload_keeps_the_current_image(tmp_path):
 
 
 def test_old_temp_files_are_deleted_while_requests_keep_adding_files(tmp_path):
-    """Gradio's own delete_cache walk dies when a request adds a file during it; ours must not."""
+    """Requests add files to Gradio's sets while the deletion walks them: the walk must not fail."""
     import threading
 
     from augtune.ui.app import build_app, delete_old_temp_files

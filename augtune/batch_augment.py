@@ -30,22 +30,26 @@ class BatchAugment:
     size (all of v2's crops and resizes with a fixed `size` do), so that the images stack again."""
 
     def __init__(self, transforms: list[v2.Transform]) -> None:
-        self.stages: list[tuple[str, Any]] = []
+        groups: list[tuple[str, Any]] = []
         for transform in transforms:
             if isinstance(transform, v2.ColorJitter):
-                self.stages.append(("batch", transform))
-            elif self.stages and self.stages[-1][0] == "each":
-                self.stages[-1][1].append(transform)
+                groups.append(("batch", transform))
+            elif groups and groups[-1][0] == "each":
+                groups[-1][1].append(transform)
             else:
-                self.stages.append(("each", [transform]))
+                groups.append(("each", [transform]))
+        self.stages: list[tuple[str, Any]] = []
+        for kind, step in groups:  # each run of per-image steps becomes one callable, built once
+            if kind == "each":
+                step = v2.Compose(step) if len(step) > 1 else step[0]
+            self.stages.append((kind, step))
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         for kind, step in self.stages:
             if kind == "batch":
                 images = jitter_batch(step, images, draw_jitter_params(step, len(images)))
             else:
-                pipeline = v2.Compose(step) if len(step) > 1 else step[0]
-                images = torch.stack([pipeline(image) for image in images])
+                images = torch.stack([step(image) for image in images])
         return images
 
 

@@ -250,9 +250,9 @@ def train(
         for index, indices in enumerate(batches):
             if stop():
                 raise Cancelled()
-            images = augment(train_split.pixels[indices.to(train_split.pixels.device)])
-            inputs = normalize(images)
-            labels = train_split.labels[indices.to(train_split.labels.device)]
+            indices = indices.to(train_split.pixels.device)  # pixels and labels share a device
+            inputs = normalize(augment(train_split.pixels[indices]))
+            labels = train_split.labels[indices]
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(inputs)
                 loss = F.cross_entropy(logits, labels)

@@ -398,13 +398,13 @@ class ImageCache:
         except OSError:
             stamp = None
         with self._lock:
-            if self._expire():
-                _return_freed_memory()
+            expired = self._expire()
             known = self._paths.get(key)
-            if known is not None and (stamp is None or known[0] == stamp):
-                image = self._use(known[1])
-                if image is not None:
-                    return image
+            image = self._use(known[1]) if known is not None and (stamp is None or known[0] == stamp) else None
+        if expired:
+            _return_freed_memory()  # outside the lock: other requests need not wait for it
+        if image is not None:
+            return image
         data = read_image_bytes(key)  # ImageError (one sentence) when it is gone or too large
         digest = hashlib.sha1(data).hexdigest()
         with self._lock:
@@ -413,12 +413,12 @@ class ImageCache:
             image = augtune.load_image(data, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
             with self._lock:
                 self._store(digest, image)
-        with self._lock:
-            if stamp is not None:
+        if stamp is not None:  # None: the file appeared after the stat; its next request records it
+            with self._lock:
                 self._paths[key] = (stamp, digest)
-            self._paths.move_to_end(key)
-            while len(self._paths) > 10_000:
-                self._paths.popitem(last=False)
+                self._paths.move_to_end(key)
+                while len(self._paths) > 10_000:
+                    self._paths.popitem(last=False)
         return image
 
     def _use(self, digest: str) -> Image.Image | None:

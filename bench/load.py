@@ -6,12 +6,14 @@ while 3 of them train. Prints what a host needs to size a Space; asserts nothing
     python bench/load.py --students 10 --grids 5 --rounds 1   # a quick look
 
 The app runs as a subprocess on 127.0.0.1 (a free port) with its own temp, data, runs and torch-cache
-folders, offline. Each student is a thread with its own gradio_client session: it uploads its own photo
-(--image-side pixels on the long side) with every /augment call, as an API user does (a browser uploads
-once; this is heavier), and fetches the 16 JPEG tiles over a kept-alive connection, as a browser does. Between grids it pauses
---think seconds on average (uniform in [0.5, 1.5] x think), like a student looking at the grid before
-moving the next slider. Trainers start a tiny run through /finetune_start right after their first grid
-and poll /finetune_status every 2 s. Every round uses new seeds, as a new class would.
+folders, offline. Each student is a thread with its own gradio_client session that does what a browser
+does on the Explore tab: it uploads its own photo (--image-side pixels on the long side) once, through the
+tab's upload event, and then asks for grids through the event a slider's release fires (the same
+handler and the same six outputs as in the browser), and fetches the 16 JPEG tiles and the boxed
+original over a kept-alive connection. Between grids it pauses --think seconds on average (uniform in
+[0.5, 1.5] x think), like a student looking at the grid before moving the next slider. Trainers start a
+tiny run through /finetune_start right after their first grid and poll /finetune_status every 2 s.
+Every round uses new seeds, as a new class would.
 
 Bounded: at most 200 students x 100 grids, each round gives up after --timeout seconds, and stops early
 when the server's RSS passes --max-rss MB. Reported per round: grids served, errors, latency of a grid as the student sees it (p50/p95/max: upload,
@@ -43,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the students build their widget values with augtune's own spec
 CROP_SIZES = (96, 128, 160, 200, 224)
 TERMINAL = ("done", "failed", "cancelled")
 IMAGE_CACHE_IDLE_S = 10
@@ -211,19 +214,75 @@ def grid_settings(rng: random.Random) -> dict:
     }
 
 
+class ExploreTab:
+    """The Explore tab's own events, called as the browser calls them. They are private to API users
+    (not in the API docs, and gradio_client refuses them), but the server serves them to any client
+    that names them, which is what a browser does: so each simulated student's Client is told to call
+    them. The photo is uploaded once, into the session's state, and every grid after that sends only
+    the widgets' values, like a slider release in the browser."""
+
+    def __init__(self, client) -> None:
+        from augtune.ui.explore import FIELDS
+
+        self.client, self.fields = client, FIELDS
+        ids = {c["props"]["elem_id"]: c["id"] for c in client.config["components"] if c.get("props", {}).get("elem_id")}
+
+        def event(elem_id: str, trigger: str) -> int:
+            for index, dependency in enumerate(client.config["dependencies"]):
+                if [ids[elem_id], trigger] in [list(target) for target in dependency["targets"]]:
+                    fn_index = dependency.get("id", index)
+                    client.endpoints[fn_index].is_valid = True
+                    return fn_index
+            raise RuntimeError(f"the app has no {trigger} event on #{elem_id}")
+
+        self.upload_event = event("augtune-upload", "upload")
+        self.grid_event = event("augtune-brightness", "release")  # every slider's release runs the same handler
+
+    def widgets(self, settings: dict, seed: int, tiles: int) -> list:
+        from augtune.spec import AugSpec
+        from augtune.ui.explore import widgets_from_spec
+
+        return widgets_from_spec(AugSpec(**settings, samples=tiles, seed=seed))
+
+    def upload(self, photo: Path, widgets: list) -> list:
+        from gradio_client import handle_file
+
+        return self.client.predict("en", handle_file(str(photo)), *widgets, fn_index=self.upload_event)
+
+    def grid(self, widgets: list) -> list:
+        return self.client.predict("en", *widgets, fn_index=self.grid_event)
+
+
+def check_grid(outputs: list, tiles: int, fetch) -> None:
+    """The grid a browser would show: every tile and the boxed original are JPEGs it can fetch, and the
+    status line is not a warning. `outputs` ends [..., gallery, original, legend, code, download, status]."""
+    gallery, original, status = outputs[-6], outputs[-5], outputs[-1]
+    if isinstance(status, str) and status.startswith("⚠"):
+        raise RuntimeError(f"the page says: {status}")
+    items = gallery["value"] if isinstance(gallery, dict) and "value" in gallery else gallery
+    if len(items) != tiles:
+        raise RuntimeError(f"{len(items)} tiles instead of {tiles}")
+    for url in [item["image"]["url"] for item in items] + [original["url"]]:
+        response = fetch(url)
+        response.raise_for_status()
+        if not response.content.startswith(b"\xff\xd8"):
+            raise RuntimeError("a picture is not a JPEG")
+
+
 def student(url: str, index: int, photo: Path, args, round_number: int, trains: bool, tally: Tally,
             deadline: float) -> None:
     import httpx
-    from gradio_client import Client, handle_file
+    from gradio_client import Client
 
     rng = random.Random(f"{round_number}/{index}")
     time.sleep(rng.uniform(0, args.arrival))  # a class does not press Enter at the same millisecond
     try:
         # A browser waits for an upload as long as it takes; httpx's default gives up after 5 s.
         client = Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": httpx.Timeout(300.0)})
-        # The tiles are fetched like a browser does, over one kept-alive connection: gradio_client's own
-        # download opens a new httpx client per file, which costs this process ~35 ms of CPU each, more
-        # than the server spends on the whole grid, on the same two cores.
+        tab = ExploreTab(client)
+        # The pictures are fetched like a browser does, over one kept-alive connection: gradio_client's own
+        # download opens a new httpx client per file, which costs this process ~35 ms of CPU each, on the
+        # same two cores as the server.
         browser = httpx.Client(timeout=300.0)
     except Exception as error:  # noqa: BLE001 - a refused connection is a result here
         with tally.lock:
@@ -233,18 +292,12 @@ def student(url: str, index: int, photo: Path, args, round_number: int, trains: 
     for number in range(args.grids):
         if time.monotonic() > deadline or tally.stop.is_set():
             break  # what is left is counted as unanswered
-        settings = json.dumps(grid_settings(rng))
-        seed = round_number * 1_000_000 + index * 1000 + number
+        widgets = tab.widgets(grid_settings(rng), round_number * 1_000_000 + index * 1000 + number, args.tiles)
         started = time.perf_counter()
         try:
-            tiles, params = client.predict(handle_file(str(photo)), settings, args.tiles, seed, api_name="/augment")
-            if len(tiles) != args.tiles or len(params) != args.tiles:
-                raise RuntimeError(f"{len(tiles)} tiles instead of {args.tiles}")
-            for tile in tiles:
-                response = browser.get(tile["image"]["url"])
-                response.raise_for_status()
-                if not response.content.startswith(b"\xff\xd8"):
-                    raise RuntimeError("a tile is not a JPEG")
+            # The first grid is the upload's own (the page draws one as the photo arrives).
+            outputs = tab.upload(photo, widgets) if number == 0 else tab.grid(widgets)
+            check_grid(outputs, args.tiles, browser.get)
             with tally.lock:
                 tally.latencies.append(time.perf_counter() - started)
         except Exception as error:  # noqa: BLE001 - every failure is counted and shown

@@ -189,3 +189,54 @@ def test_gradio_language_switch_also_switches_captions(page, app_server):
     page.click("#augtune-resample")
     after = wait_for_new_captions(page, before)
     assert all("裁剪" in label for label in after)
+
+
+def test_a_busy_server_tells_each_waiting_page_its_place_in_line(browser, tmp_path):
+    """A class at once: the grid queue is full, so the page says, politely, where its grid is in line,
+    and the sentence goes once the grid has come. One grid at a time here, and four API callers keep
+    asking for big grids of a big photo, so the page's request has to wait."""
+    import threading
+
+    from gradio_client import Client, handle_file
+
+    from tests.conftest import AppServer
+
+    photo = tmp_path / "big.jpg"
+    ramp = Image.linear_gradient("L").resize((2400, 1800))
+    Image.merge("RGB", (ramp, ramp.rotate(90), ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT))).save(photo)
+    server = AppServer(tmp_path / "app", {"AUGTUNE_CONCURRENCY": "1"})
+    stop = threading.Event()
+
+    def keep_the_queue_full(number: int) -> None:
+        client = Client(server.url, verbose=False, download_files=False)
+        while not stop.is_set():
+            client.predict(handle_file(str(photo)), "", 64, number, api_name="/augment")
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
+    callers = [threading.Thread(target=keep_the_queue_full, args=(n,), daemon=True) for n in range(4)]
+    try:
+        page = context.new_page()
+        open_explore(page, server.url)
+        assert page.inner_text("#augtune-busy").strip() == ""
+        before = captions(page)
+        for caller in callers:
+            caller.start()
+        page.wait_for_timeout(3000)  # their requests are queued by now
+        page.click("#augtune-resample")
+        page.wait_for_function(
+            "/You are number \\d+ in line; your grid is on its way/.test("
+            "document.getElementById('augtune-busy').innerText)",
+            timeout=WAIT_MS,
+        )
+        place = int(page.inner_text("#augtune-busy").split("number ")[1].split()[0])
+        assert 1 <= place <= 5
+        wait_for_new_captions(page, before)
+        page.wait_for_function("document.getElementById('augtune-busy').innerText.trim() === ''", timeout=WAIT_MS)
+        assert "seed" in status(page) and not status(page).startswith("⚠")
+    finally:
+        stop.set()
+        for caller in callers:
+            if caller.is_alive():
+                caller.join(timeout=60)
+        context.close()
+        server.stop()

@@ -105,6 +105,7 @@ def launch(demo: gr.Blocks, **overrides) -> None:
         i18n=translations(),
         theme=gr.themes.Soft(text_size="lg"),  # read from the back of a classroom
         css=explore.CSS + getattr(finetune, "CSS", ""),
+        js=explore.busy_js(),
     )
     settings.update(overrides)
     demo.launch(**settings)

@@ -13,6 +13,7 @@ import dataclasses
 import hashlib
 import html
 import itertools
+import json
 import os
 import random
 import re
@@ -130,6 +131,8 @@ STRINGS: dict[str, dict[str, str]] = {
         # Text made by callbacks
         "status.ok": "{n} samples of the {width} × {height} image · seed {seed}",
         "status.loaded": "Settings loaded.",
+        "status.busy": "⏳ Busy: the class is drawing many grids right now. You are number {position} in line; "
+                       "your grid is on its way.",
         "caption.unchanged": "unchanged",
         "caption.hflip.yes": "flipped ↔",
         "caption.hflip.no": "not flipped ↔",
@@ -235,6 +238,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "code.upload": "⬆ 载入设置（JSON）",
         "status.ok": "对 {width} × {height} 的图片采样 {n} 次 · 随机种子 {seed}",
         "status.loaded": "设置已载入。",
+        "status.busy": "⏳ 忙碌中：全班正在生成很多网格。你排在第 {position} 位，你的网格马上就到。",
         "caption.unchanged": "原样",
         "caption.hflip.yes": "水平翻转",
         "caption.hflip.no": "未水平翻转",
@@ -671,9 +675,46 @@ CSS = """
 .augtune-legend { list-style: none; padding: 0 0.25rem; margin: 0; font-size: 0.95rem; line-height: 1.45;
                   max-height: 12rem; overflow-y: auto; columns: 2 24rem; column-gap: 1.5rem; }
 .augtune-legend li { margin: 0.15rem 0; break-inside: avoid; }
+.augtune-busy-text:not(:empty) { padding: 0.5rem 0.75rem; border-radius: 0.4rem; font-size: 1.1rem;
+                                 background: var(--color-accent-soft); }
 .augtune-badge { display: inline-block; min-width: 1.7em; text-align: center; color: white; font-weight: 700;
                  border-radius: 0.3em; margin-right: 0.3em; }
 """
+
+
+BUSY_ELEMENT = "augtune-busy"
+
+
+def busy_js() -> str:
+    """Page script: while this page's grid waits in Gradio's queue, say so politely, with its place.
+
+    Gradio's own tracker over the grid shows the place tersely ("queue: 5/9 | 2.1s"); the server cannot
+    say it, because a handler only runs once its turn has come. So the page reads the tracker's place
+    and puts the sentence above the grid, in the page's language, and clears it when the turn comes."""
+    sentences = json.dumps({locale: STRINGS[locale]["status.busy"] for locale in STRINGS}, ensure_ascii=False)
+    return f"""() => {{
+        const sentences = {sentences};
+        const show = () => {{
+            const host = document.getElementById({BUSY_ELEMENT!r});
+            if (!host) return;
+            let banner = host.querySelector('.augtune-busy-text');
+            if (!banner) {{
+                banner = document.createElement('div');
+                banner.className = 'augtune-busy-text';
+                banner.setAttribute('role', 'status');
+                host.appendChild(banner);
+            }}
+            let place = null;
+            for (const tracker of document.querySelectorAll('#augtune-grid .progress-text, #augtune-status .progress-text')) {{
+                place = /queue:\s*(\d+)\s*\/\s*(\d+)/.exec(tracker.textContent || '') || place;
+            }}
+            const raw = (document.getElementById({LOCALE_ELEMENT!r})?.innerText || navigator.language || 'en').trim();
+            const sentence = place ? sentences[raw.toLowerCase().startsWith('zh') ? 'zh-CN' : 'en']
+                .replace('{{position}}', place[1]) : '';
+            if (banner.textContent !== sentence) banner.textContent = sentence;
+        }};
+        setInterval(show, 250);
+    }}"""
 
 
 def _locale_js(inputs: int) -> str:
@@ -706,6 +747,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                 for name in PRESETS
             }
         status = gr.Markdown(elem_id="augtune-status")
+        gr.HTML(elem_id=BUSY_ELEMENT, padding=False)  # filled by BUSY_JS while this page's grid waits
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):

@@ -371,6 +371,33 @@ def test_image_cache_drops_pictures_nobody_used_for_a_while(tmp_path, monkeypatc
     assert cache.size_bytes == 20 * 20 * 3 * 4 // 3
 
 
+def test_a_photo_in_use_outlives_the_temp_file_age_and_an_unused_one_does_not(tmp_path, monkeypatch):
+    """Uploads go a fixed time after their last change; a student still drawing grids from a photo
+    uploaded at the start of the lesson must keep it (the cache marks it used), a forgotten one goes."""
+    from types import SimpleNamespace
+
+    from augtune.ui.app import delete_old_temp_files
+
+    monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
+    monkeypatch.setattr(explore, "KEEP_ALIVE_EVERY_S", 1)
+    folder = tmp_path / "gradio" / "upload-hash"
+    folder.mkdir(parents=True)
+    in_use, forgotten, outside = folder / "in_use.png", folder / "forgotten.png", tmp_path / "asset.png"
+    for path in (in_use, forgotten, outside):
+        Image.new("RGB", (12, 12), "teal").save(path)
+    cache = ImageCache()
+    first = cache.get(in_use)
+    time.sleep(2.2)
+    outside_mtime = outside.stat().st_mtime_ns
+    assert cache.get(in_use) is first  # marked as used now, and still not decoded again
+    cache.get(outside)
+    assert outside.stat().st_mtime_ns == outside_mtime  # files outside Gradio's upload folder are left alone
+    demo = SimpleNamespace(blocks={}, temp_file_sets=[{str(in_use), str(forgotten)}])
+    assert delete_old_temp_files(demo, max_age_s=2) == 1
+    assert in_use.exists() and not forgotten.exists()
+    assert cache.get(in_use) is first
+
+
 def test_sweeper_deletes_only_old_empty_upload_leftovers(tmp_path):
     from augtune.ui.app import sweep_empty_upload_files
 

@@ -396,28 +396,26 @@ class ImageCache:
 
     def get(self, path: str | os.PathLike) -> Image.Image:
         key = str(path)
-        try:
-            status = os.stat(key)
-            stamp: tuple[int, int] | None = (status.st_size, status.st_mtime_ns)
-        except OSError:
-            stamp = None
+        stamp = _stamp(key)
         with self._lock:
             expired = self._expire()
             known = self._paths.get(key)
             image = self._use(known[1]) if known is not None and (stamp is None or known[0] == stamp) else None
         if expired:
             _return_freed_memory()  # outside the lock: other requests need not wait for it
-        if image is not None:
-            return image
-        data = read_image_bytes(key)  # ImageError (one sentence) when it is gone or too large
-        digest = hashlib.sha1(data).hexdigest()
-        with self._lock:
-            image = self._use(digest)
         if image is None:
-            image = augtune.load_image(data, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
+            data = read_image_bytes(key)  # ImageError (one sentence) when it is gone or too large
+            digest = hashlib.sha1(data).hexdigest()
             with self._lock:
-                self._store(digest, image)
+                image = self._use(digest)
+            if image is None:
+                image = augtune.load_image(data, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
+                with self._lock:
+                    self._store(digest, image)
+        else:
+            digest = known[1]
         if stamp is not None:  # None: the file appeared after the stat; its next request records it
+            stamp = _keep_alive(key, stamp) or stamp
             with self._lock:
                 self._paths[key] = (stamp, digest)
                 self._paths.move_to_end(key)
@@ -456,6 +454,38 @@ class ImageCache:
     @property
     def size_bytes(self) -> int:
         return self._bytes
+
+
+KEEP_ALIVE_EVERY_S = 60
+
+
+def _stamp(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_size, status.st_mtime_ns
+
+
+def _keep_alive(path: str, stamp: tuple[int, int]) -> tuple[int, int] | None:
+    """Mark an upload as used now; returns its new stamp, or None when left alone. Gradio's temp files
+    go a fixed time after their inode last changed (ctime), so without this a student still working
+    with a photo uploaded at the start of a long lesson would lose it mid-lesson ("upload it again"):
+    bench/load.py, with a 60-s age, lost 383 of 1000 grids that way. Only files in Gradio's upload
+    folder, and at most once a minute each."""
+    if time.time_ns() - stamp[1] < KEEP_ALIVE_EVERY_S * 10**9 or not _in_upload_folder(path):
+        return None
+    try:
+        os.utime(path)
+    except OSError:
+        return None  # gone, or not ours: the next request says so if it matters
+    return _stamp(path)
+
+
+def _in_upload_folder(path: str) -> bool:
+    from gradio.utils import get_upload_folder
+
+    return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(get_upload_folder()))
 
 
 def _return_freed_memory() -> None:

@@ -384,7 +384,7 @@ class ImageCache:
     with every request has it decoded once (Gradio stores each upload under a new path), and a file
     Gradio has since cleaned up keeps working while its picture is cached.
 
-    A class of 50 with phone photos decoded at <= 4096 px needs up to ~36 MB each; the budget is what
+    A class of 50 with phone photos decoded at <= 4096 px needs up to ~67 MB each; the budget is what
     a host sets against the machine's memory (AUGTUNE_IMAGE_CACHE_MB)."""
 
     def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES, idle_s: float = IMAGE_CACHE_IDLE_S) -> None:
@@ -499,8 +499,8 @@ def _return_freed_memory() -> None:
 
 
 def _image_bytes(image: Image.Image) -> int:
-    # the RGB pixels plus the halving pyramid sample_grid keeps beside them (1/3 more)
-    return image.width * image.height * len(image.getbands()) * 4 // 3
+    # Pillow keeps RGB at 4 bytes a pixel; sample_grid keeps a halving pyramid beside it (1/3 more)
+    return image.width * image.height * 4 * 4 // 3
 
 
 class LatestOnly:

@@ -45,6 +45,9 @@ from pathlib import Path
 from typing import Any
 
 CANCEL_GRACE_S = 15.0
+# Training yields the CPU to the page: on a shared CPU server a class's grids (what fifty people are
+# waiting for) come before one student's background run, which just takes longer while the class is busy.
+WORKER_NICENESS = 10
 # How often a running job's monitor wakes up when its worker is silent (data preparation, slow batches).
 POLL_S = 0.25
 
@@ -498,6 +501,8 @@ class Worker:
 def run_worker(inbox, events, stop) -> None:
     """Entry point of a training process: warm up, wait for a run, train it, end with one "end" event."""
     _exit_with_parent()
+    with contextlib.suppress(OSError, AttributeError):  # AttributeError: no os.nice (Windows)
+        os.nice(WORKER_NICENESS)
     with contextlib.suppress(Exception):  # a failed import is reported by _train, with its run
         from . import train  # noqa: F401 - imported now, while no one is waiting for it
     try:

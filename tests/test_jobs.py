@@ -79,6 +79,20 @@ def finished(snapshot: dict) -> bool:
     return snapshot["status"] in FINISHED
 
 
+def test_training_workers_yield_the_cpu_to_the_web_server(manager):
+    from augtune.jobs import WORKER_NICENESS
+
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        worker = manager._spare
+        if worker is not None and worker.process.pid is not None:
+            niceness = os.getpriority(os.PRIO_PROCESS, worker.process.pid)
+            if niceness != os.getpriority(os.PRIO_PROCESS, 0):
+                break
+        time.sleep(0.1)
+    assert niceness == os.getpriority(os.PRIO_PROCESS, 0) + WORKER_NICENESS
+
+
 def test_runs_stream_their_events_into_rows_and_files_one_after_the_other(manager):
     first_owner, second_owner = new_owner_token(), new_owner_token()
     first = manager.submit(tiny(), first_owner)

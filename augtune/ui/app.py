@@ -15,10 +15,7 @@ from gradio.utils import get_upload_folder
 from . import explore, finetune
 
 MAX_FILE_SIZE = os.environ.get("AUGTUNE_MAX_UPLOAD", "20mb")
-# Delete Gradio's temp files (uploads, gallery tiles) older than 2 h, checking every quarter of that: a
-# lesson's uploads survive the lesson, and a day of classes does not fill the disk (a class of 50 leaves
-# ~17 000 tiles, ~50 MB, per 1 000 grids: bench/load.py).
-TEMP_MAX_AGE_S = int(os.environ.get("AUGTUNE_TEMP_MAX_AGE_S", 7200))
+TEMP_MAX_AGE_S = explore.TEMP_MAX_AGE_S
 DELETE_CACHE = (max(10, TEMP_MAX_AGE_S // 4), TEMP_MAX_AGE_S)
 # Two cores: two grids at once keep both busy; more would only make every student wait longer.
 CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 2))

@@ -41,6 +41,11 @@ FIELDS = [field.name for field in dataclasses.fields(AugSpec)]
 DECODE_MAX_SIDE = 4096  # a 12 MP phone photo is decoded at reduced scale, fast, and still sharp
 IMAGE_CACHE_BYTES = int(float(os.environ.get("AUGTUNE_IMAGE_CACHE_MB", 1024)) * 2**20)
 IMAGE_CACHE_IDLE_S = float(os.environ.get("AUGTUNE_IMAGE_CACHE_IDLE_S", 900))
+# Delete Gradio's temp files (uploads, gallery tiles) 2 h after their last use (app.py checks every
+# quarter of that): a day of classes does not fill the disk (a class of 50 leaves ~17 000 tiles, ~50 MB,
+# per 1 000 grids: bench/load.py). A photo in use is marked used at least ten times within that age.
+TEMP_MAX_AGE_S = int(os.environ.get("AUGTUNE_TEMP_MAX_AGE_S", 7200))
+KEEP_ALIVE_EVERY_S = min(60.0, TEMP_MAX_AGE_S / 10)
 TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
 ORIGINAL_MAX_SIDE = 720
 HISTOGRAM_DRAWS = 2000
@@ -456,8 +461,6 @@ class ImageCache:
         return self._bytes
 
 
-KEEP_ALIVE_EVERY_S = 60
-
 
 def _stamp(path: str) -> tuple[int, int] | None:
     try:
@@ -472,7 +475,7 @@ def _keep_alive(path: str, stamp: tuple[int, int]) -> tuple[int, int] | None:
     go a fixed time after their inode last changed (ctime), so without this a student still working
     with a photo uploaded at the start of a long lesson would lose it mid-lesson ("upload it again"):
     bench/load.py, with a 60-s age, lost 383 of 1000 grids that way. Only files in Gradio's upload
-    folder, and at most once a minute each."""
+    folder, and at most once every KEEP_ALIVE_EVERY_S each."""
     if time.time_ns() - stamp[1] < KEEP_ALIVE_EVERY_S * 10**9 or not _in_upload_folder(path):
         return None
     try:

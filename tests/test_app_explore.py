@@ -434,6 +434,19 @@ def test_settings_file_holds_the_spec(tmp_path):
     assert AugSpec.from_json(open(path, encoding="utf-8").read()) == spec
 
 
+def test_settings_files_unused_for_the_temp_age_are_deleted_and_one_in_use_is_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(explore, "_settings_dir", tmp_path)
+    old, used = explore.settings_file(AugSpec(seed=1)), explore.settings_file(AugSpec(seed=2))
+    long_ago = time.time() - 3600
+    for path in (old, used):
+        os.utime(path, (long_ago, long_ago))
+    assert explore.settings_file(AugSpec(seed=2)) == used  # drawn again: marked as used
+    assert explore.delete_old_settings_files(max_age_s=600) == 1
+    assert not os.path.exists(old) and not os.path.exists(os.path.dirname(old))
+    assert AugSpec.from_json(open(used, encoding="utf-8").read()) == AugSpec(seed=2)
+    assert AugSpec.from_json(open(explore.settings_file(AugSpec(seed=1)), encoding="utf-8").read()) == AugSpec(seed=1)
+
+
 # ------------------------------------------------------------------------------------ callbacks
 
 

@@ -89,6 +89,7 @@ def _sweep_periodically(demo: gr.Blocks) -> None:
         try:
             delete_old_temp_files(demo, TEMP_MAX_AGE_S)
             sweep_empty_upload_files(folder, TEMP_MAX_AGE_S)
+            explore.delete_old_settings_files(TEMP_MAX_AGE_S)
         except Exception:  # the sweeper must outlive one bad pass; the host sees why in the log
             traceback.print_exc()
 

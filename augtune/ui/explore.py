@@ -540,10 +540,28 @@ def settings_file(spec: AugSpec) -> str:
     data = spec.to_json()
     folder = _settings_dir / hashlib.sha1(data.encode()).hexdigest()[:16]
     path = folder / "augtune-settings.json"
-    if not path.exists():
+    try:
+        os.utime(path)  # used now: the sweep below must not take it before Gradio has copied it
+    except FileNotFoundError:
         folder.mkdir(parents=True, exist_ok=True)
         path.write_text(data, encoding="utf-8")
     return str(path)
+
+
+def delete_old_settings_files(max_age_s: float) -> int:
+    """A class makes a settings file per distinct spec (bench/load.py: 1 000 in a round), and Gradio
+    serves its own copy: delete ours once unused for `max_age_s`. Returns how many."""
+    cutoff = time.time() - max_age_s
+    removed = 0
+    for path in _settings_dir.glob("*/augtune-settings.json"):
+        try:
+            if path.stat().st_mtime < cutoff:
+                path.unlink()
+                path.parent.rmdir()
+                removed += 1
+        except OSError:
+            pass  # used or removed meanwhile
+    return removed
 
 
 def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:

@@ -7,7 +7,8 @@ while 3 of them train. Prints what a host needs to size a Space; asserts nothing
 
 The app runs as a subprocess on 127.0.0.1 (a free port) with its own temp, data, runs and torch-cache
 folders, offline. Each student is a thread with its own gradio_client session that does what a browser
-does on the Explore tab: it uploads its own photo (--image-side pixels on the long side) once, through the
+does on the Explore tab. All of them open the page (connect) before the lesson's clock starts; then,
+arriving within --arrival seconds, each uploads its own photo (--image-side pixels on the long side) once, through the
 tab's upload event, and then asks for grids through the event a slider's release fires (the same
 handler and the same six outputs as in the browser), and fetches the 16 JPEG tiles and the boxed
 original over a kept-alive connection. Between grids it pauses --think seconds on average (uniform in
@@ -34,6 +35,7 @@ import os
 import random
 import shutil
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -49,6 +51,11 @@ sys.path.insert(0, str(ROOT))  # the students build their widget values with aug
 CROP_SIZES = (96, 128, 160, 200, 224)
 TERMINAL = ("done", "failed", "cancelled")
 IMAGE_CACHE_IDLE_S = 10
+# gradio_client posts each request with a fresh httpx client, which builds a TLS context from the CA
+# bundle every time, even for http://: ~70 ms of this process's CPU per grid, on the server's two cores
+# (measured: 74 -> 5 ms per call with one shared context). A browser builds none per request, so the
+# simulated students share one (httpx takes a context where it takes verify=).
+TLS = ssl.create_default_context()
 
 
 # ----------------------------------------------------------------------------------- the server
@@ -270,24 +277,29 @@ def check_grid(outputs: list, tiles: int, fetch) -> None:
 
 
 def student(url: str, index: int, photo: Path, args, round_number: int, trains: bool, tally: Tally,
-            deadline: float) -> None:
+            deadline: float, lesson_starts: threading.Barrier) -> None:
     import httpx
     from gradio_client import Client
 
     rng = random.Random(f"{round_number}/{index}")
-    time.sleep(rng.uniform(0, args.arrival))  # a class does not press Enter at the same millisecond
+    connected = False
     try:
         # A browser waits for an upload as long as it takes; httpx's default gives up after 5 s.
-        client = Client(url, verbose=False, download_files=False, httpx_kwargs={"timeout": httpx.Timeout(300.0)})
+        client = Client(url, verbose=False, download_files=False, ssl_verify=TLS,
+                        httpx_kwargs={"timeout": httpx.Timeout(300.0)})
         tab = ExploreTab(client)
         # The pictures are fetched like a browser does, over one kept-alive connection: gradio_client's own
         # download opens a new httpx client per file, which costs this process ~35 ms of CPU each, on the
         # same two cores as the server.
         browser = httpx.Client(timeout=300.0)
+        connected = True
     except Exception as error:  # noqa: BLE001 - a refused connection is a result here
         with tally.lock:
             tally.errors.append(f"student {index}: could not connect: {error}")
+    lesson_starts.wait()
+    if not connected:
         return
+    time.sleep(rng.uniform(0, args.arrival))  # a class does not press Enter at the same millisecond
     trainer = None
     for number in range(args.grids):
         if time.monotonic() > deadline or tally.stop.is_set():
@@ -345,9 +357,12 @@ def run_round(server: Server, photos: list[Path], args, round_number: int) -> tu
     tally = Tally()
     deadline = time.monotonic() + args.timeout
     trainers = {round(i * args.students / args.trainers) for i in range(args.trainers)} if args.trainers else set()
+    # Every student has the page open before the lesson starts: a gradio_client Client costs this process
+    # ~1.5 s of CPU to set up (the server ~0.13 s), which a browser spends on the student's own machine.
+    lesson_starts = threading.Barrier(args.students + 1)
     threads = [
-        threading.Thread(target=student, daemon=True,
-                         args=(server.url, i, photos[i], args, round_number, i in trainers, tally, deadline))
+        threading.Thread(target=student, daemon=True, args=(server.url, i, photos[i], args, round_number,
+                                                            i in trainers, tally, deadline, lesson_starts))
         for i in range(args.students)
     ]
     def watch_memory() -> None:
@@ -362,9 +377,10 @@ def run_round(server: Server, photos: list[Path], args, round_number: int) -> tu
     finished = threading.Event()
     watcher = threading.Thread(target=watch_memory, daemon=True)
     watcher.start()
-    started, server_cpu, own_cpu = time.perf_counter(), server.cpu_s(), _own_cpu_s()
     for thread in threads:
         thread.start()
+    lesson_starts.wait()
+    started, server_cpu, own_cpu = time.perf_counter(), server.cpu_s(), _own_cpu_s()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     wall = time.perf_counter() - started
@@ -456,7 +472,7 @@ def main() -> int:
         cold = snapshot(server)
         from gradio_client import Client, handle_file
 
-        warm_client = Client(server.url, verbose=False, download_files=str(work / "warmup"))
+        warm_client = Client(server.url, verbose=False, download_files=str(work / "warmup"), ssl_verify=TLS)
         warm_client.predict(handle_file(str(photos[0])), "", args.tiles, 0, api_name="/augment")
         time.sleep(2)
         states = [("cold (server just up)", cold), ("start (after one warm-up grid)", snapshot(server))]

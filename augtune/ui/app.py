@@ -17,8 +17,10 @@ from . import explore, finetune
 MAX_FILE_SIZE = os.environ.get("AUGTUNE_MAX_UPLOAD", "20mb")
 TEMP_MAX_AGE_S = explore.TEMP_MAX_AGE_S
 DELETE_CACHE = (max(10, TEMP_MAX_AGE_S // 4), TEMP_MAX_AGE_S)
-# Two cores: two grids at once keep both busy; more would only make every student wait longer.
-CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 2))
+# Grids at once, per the server. A grid spends much of its time in Gradio's Python (one core, the GIL)
+# and the rest in pixel work that uses both: with 2 at once a 2-core server sat at ~1.3 cores and
+# 3.2 grids/s under a class's load, with 4 it served 3.5 grids/s with a lower p95 (bench/load.py).
+CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 4))
 
 
 def translations() -> gr.I18n:

@@ -427,25 +427,6 @@ def test_only_the_newest_request_of_a_session_may_show_its_result():
     assert latest.is_latest("session-b", other)
 
 
-def test_the_grid_sends_its_column_count_only_when_it_changes():
-    """A component as output costs the server a config rebuild, so the gallery goes as a plain value
-    unless this page's column count changed."""
-    from types import SimpleNamespace
-
-    import gradio as gr
-
-    page, other_page = SimpleNamespace(session_hash="columns-a"), SimpleNamespace(session_hash="columns-b")
-    values = widgets_from_spec(AugSpec(samples=4, columns=4))
-    first = explore.on_change("en", None, page, *values)[0]
-    assert isinstance(first, gr.Gallery) and first.columns == 4 and len(first.value) == 4
-    again = explore.on_change("en", None, page, *values)[0]
-    assert isinstance(again, list) and len(again) == 4 and all(len(item) == 2 for item in again)
-    assert isinstance(explore.on_change("en", None, other_page, *values)[0], gr.Gallery)  # its own first grid
-    values[FIELDS.index("columns")] = 2
-    changed = explore.on_change("en", None, page, *values)[0]
-    assert isinstance(changed, gr.Gallery) and changed.columns == 2
-
-
 def test_settings_file_holds_the_spec(tmp_path):
     spec = PRESETS["hotdog_train"]
     path = explore.settings_file(spec)

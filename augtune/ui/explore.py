@@ -530,27 +530,8 @@ class LatestOnly:
             return self._latest.get(session, ticket) == ticket
 
 
-class SessionMemory:
-    """One value per browser session, for the most recent `capacity` sessions."""
-
-    def __init__(self, capacity: int = 10_000) -> None:
-        self._values: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.Lock()
-        self.capacity = capacity
-
-    def swap(self, session: str, value: Any) -> Any:
-        """Remember `value` for `session`; returns what was remembered before (None if nothing)."""
-        with self._lock:
-            previous = self._values.pop(session, None)
-            self._values[session] = value
-            while len(self._values) > self.capacity:
-                self._values.popitem(last=False)
-            return previous
-
-
 images = ImageCache()
 latest = LatestOnly()
-columns_shown = SessionMemory()  # the grid's column count each page was last sent
 _settings_dir = Path(tempfile.mkdtemp(prefix="augtune-settings-"))
 
 
@@ -648,13 +629,8 @@ def _show(image_path: str | None, locale: str, values: tuple[Any, ...], request:
         return [gr.skip()] * 5 + [_warning(localize_error(str(error), locale))]
     if not latest.is_latest(session, ticket):
         return [gr.skip()] * 6
-    gallery = shown["gallery"]
-    if columns_shown.swap(session, spec.columns) != spec.columns:
-        # A component as output rebuilds its config (JSON schemas and all) for the session: ~5 % of the
-        # server's busy time under a class's load (py-spy --gil), so only when the columns change.
-        gallery = gr.Gallery(value=gallery, columns=spec.columns)
     return [
-        gallery,
+        gr.Gallery(value=shown["gallery"], columns=spec.columns),
         shown["original"],
         shown["legend"],
         shown["code"],

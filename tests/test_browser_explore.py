@@ -191,6 +191,19 @@ def test_gradio_language_switch_also_switches_captions(page, app_server):
     assert all("裁剪" in label for label in after)
 
 
+def test_the_columns_slider_sets_the_layout_and_later_grids_keep_it(page, app_server):
+    columns = "() => getComputedStyle(document.querySelector('#augtune-grid .grid-container'))" \
+              ".gridTemplateColumns.split(' ').length"
+    open_explore(page, app_server.url)
+    assert page.evaluate(columns) == 4
+    set_number(page, "augtune-columns", "2")
+    page.wait_for_function(f"({columns})() === 2", timeout=WAIT_MS)
+    before = captions(page)
+    page.click("#augtune-resample")
+    wait_for_new_captions(page, before)
+    assert page.evaluate(columns) == 2
+
+
 def test_a_busy_server_tells_each_waiting_page_its_place_in_line(browser, tmp_path):
     """A class at once: the grid queue is full, so the page says, politely, where its grid is in line,
     and the sentence goes once the grid has come. One grid at a time here, and four API callers keep

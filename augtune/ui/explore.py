@@ -630,6 +630,9 @@ def _show(image_path: str | None, locale: str, values: tuple[Any, ...], request:
     if not latest.is_latest(session, ticket):
         return [gr.skip()] * 6
     return [
+        # Always as a component, though that rebuilds its config for the session (~5 % of the server's
+        # busy time under load): as a plain value Gradio saves the tiles through the session's copy of
+        # the gallery, whose files no temp-file cleaning sees (bench/load.py: +15 000 files a round).
         gr.Gallery(value=shown["gallery"], columns=spec.columns),
         shown["original"],
         shown["legend"],

@@ -427,6 +427,24 @@ def test_only_the_newest_request_of_a_session_may_show_its_result():
     assert latest.is_latest("session-b", other)
 
 
+def test_the_same_grid_asked_for_again_is_drawn_once(monkeypatch):
+    """Fifty pages opening at once ask for the same default grid: it is drawn once and shared."""
+    drawn = []
+    real_render = explore.render_grid
+    monkeypatch.setattr(explore, "render_grid", lambda *args: drawn.append(args[1:]) or real_render(*args))
+    recent = explore.RecentGrids()
+    cat = explore.images.get(explore.DEFAULT_IMAGE)
+    first = recent.render(cat, AugSpec(samples=3), "en")
+    assert recent.render(cat, AugSpec(samples=3), "en") is first
+    assert recent.render(cat, AugSpec(samples=3), "zh-CN") is not first  # captions in another language
+    assert recent.render(cat, AugSpec(samples=3, seed=1), "en")["legend"] != first["legend"]
+    assert recent.render(cat.copy(), AugSpec(samples=3), "en") is not first  # another picture object
+    assert len(drawn) == 4
+    tiny = explore.RecentGrids(max_bytes=1)  # no room: every grid is drawn afresh
+    assert tiny.render(cat, AugSpec(samples=3), "en") is not tiny.render(cat, AugSpec(samples=3), "en")
+    assert len(drawn) == 6
+
+
 def test_settings_file_holds_the_spec(tmp_path):
     spec = PRESETS["hotdog_train"]
     path = explore.settings_file(spec)
@@ -519,3 +537,34 @@ def test_old_temp_files_are_deleted_while_requests_keep_adding_files(tmp_path):
     assert not any(tile.exists() for tile in tiles)
     assert all(os.path.exists(file) for file in kept)
     assert str(tmp_path / "already-gone.jpeg") not in demo.upload_file_set
+
+
+def test_a_tile_saved_by_many_requests_at_once_is_never_seen_half_written(tmp_path):
+    """Gradio names saved pictures by their content; fifty pages showing the same grid save the same
+    tile at once. A reader must always get the whole file."""
+    import threading
+    from pathlib import Path
+
+    from augtune.ui.app import save_pil_to_cache_atomically
+
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8))
+    path = save_pil_to_cache_atomically(noise, str(tmp_path), format="jpeg")
+    whole = Path(path).read_bytes()
+    stop, seen = threading.Event(), []
+
+    def read_while_written() -> None:
+        while not stop.is_set():
+            seen.append(len(Path(path).read_bytes()))
+
+    reader = threading.Thread(target=read_while_written)
+    reader.start()
+    writers = [threading.Thread(target=lambda: [save_pil_to_cache_atomically(noise, str(tmp_path), format="jpeg")
+                                                for _ in range(10)]) for _ in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    stop.set()
+    reader.join()
+    assert len(seen) > 20 and set(seen) == {len(whole)}
+    assert [p.name for p in Path(path).parent.iterdir()] == [Path(path).name]  # no temporary names left

@@ -7,9 +7,11 @@ import stat
 import threading
 import time
 import traceback
+import uuid
 from pathlib import Path
 
 import gradio as gr
+from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
 from . import explore, finetune
@@ -31,7 +33,23 @@ def translations() -> gr.I18n:
     return gr.I18n(**merged)
 
 
+def save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
+    """Gradio 6.31's `save_pil_to_cache`, with the file written under a temporary name and moved in place.
+    Its files are named by their content, and it rewrites one in place on every call: two requests
+    showing the same picture (a class opening the page on the same default grid) could truncate a tile
+    while a browser reads it. Same path, same bytes; a reader now sees the whole file or none."""
+    data = processing_utils.encode_pil_to_bytes(img, format)
+    folder = Path(cache_dir) / processing_utils.hash_bytes(data)
+    folder.mkdir(exist_ok=True, parents=True)
+    target = (folder / f"{name}.{format}").resolve()
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}")
+    partial.write_bytes(data)
+    os.replace(partial, target)
+    return str(target)
+
+
 def build_app() -> gr.Blocks:
+    processing_utils.save_pil_to_cache = save_pil_to_cache_atomically  # Gallery and Image call it through the module
     with gr.Blocks(title="augtune", delete_cache=DELETE_CACHE) as demo:
         with gr.Tabs():
             explore_widgets = explore.build_explore_tab(demo)

@@ -20,6 +20,7 @@ import re
 import tempfile
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -530,8 +531,41 @@ class LatestOnly:
             return self._latest.get(session, ticket) == ticket
 
 
+class RecentGrids:
+    """The last few grids drawn, by picture, settings and language. A class that opens the page at once,
+    or clicks the same preset on the bundled cat, asks for the same grid fifty times: those draw it once.
+    Bounded by the pictures' memory, `max_bytes`. (Safe because app.py saves a picture Gradio is asked
+    to show many times at once atomically.)"""
+
+    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+        self.max_bytes = max_bytes
+        self._grids: OrderedDict[tuple[int, str, str], tuple[weakref.ref, dict[str, Any], int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def render(self, image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
+        key = (id(image), spec.to_json(), locale)
+        with self._lock:
+            entry = self._grids.get(key)
+            if entry is not None and entry[0]() is image:  # the same picture, not a new one at a reused id
+                self._grids.move_to_end(key)
+                return entry[1]
+        shown = render_grid(image, spec, locale)
+        size = sum(_image_bytes(tile) for tile, _ in shown["gallery"]) + _image_bytes(shown["original"])
+        if size <= self.max_bytes:
+            with self._lock:
+                if key in self._grids:
+                    self._bytes -= self._grids.pop(key)[2]
+                self._grids[key] = (weakref.ref(image), shown, size)
+                self._bytes += size
+                while self._bytes > self.max_bytes:
+                    self._bytes -= self._grids.popitem(last=False)[1][2]
+        return shown
+
+
 images = ImageCache()
 latest = LatestOnly()
+recent_grids = RecentGrids()
 _settings_dir = Path(tempfile.mkdtemp(prefix="augtune-settings-"))
 
 
@@ -624,7 +658,7 @@ def _show(image_path: str | None, locale: str, values: tuple[Any, ...], request:
     ticket = latest.start(session)
     try:
         spec = spec_from_widgets(values)
-        shown = render_grid(images.get(image_path or DEFAULT_IMAGE), spec, locale)
+        shown = recent_grids.render(images.get(image_path or DEFAULT_IMAGE), spec, locale)
     except ValueError as error:
         return [gr.skip()] * 5 + [_warning(localize_error(str(error), locale))]
     if not latest.is_latest(session, ticket):

@@ -116,27 +116,28 @@ class _Source:
     def levels(self) -> list[Image.Image]:
         return [self.image(), *self.reduced]
 
-    def resample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
+    def _level(self, geometry: _Geometry, size: tuple[int, int], oversample: float) -> tuple[Image.Image, float, float]:
+        """The smallest level with at least `oversample` pixels per output pixel (side) over the geometry's
+        rectangle, and its scale (x, y) from the full image."""
         full_w, full_h = self.levels[0].size
         box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
         level = self.levels[0]
         for candidate in self.levels[1:]:
             factor = full_w / candidate.size[0]
-            # Keep at least twice the output resolution so the result matches a full-size resample.
-            if box_w / factor < 2 * size[0] or box_h / factor < 2 * size[1]:
+            if box_w / factor < oversample * size[0] or box_h / factor < oversample * size[1]:
                 break
             level = candidate
-        fx, fy = level.size[0] / full_w, level.size[1] / full_h
+        return level, level.size[0] / full_w, level.size[1] / full_h
+
+    def resample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
+        # Twice the output resolution, so the result matches a full-size resample.
+        level, fx, fy = self._level(geometry, size, oversample=2)
         box = (geometry.x0 * fx, geometry.y0 * fy, geometry.x1 * fx, geometry.y1 * fy)
         if level.size == size and box == (0, 0, *level.size):
             tile = level.copy()
         else:
             tile = level.resize(size, Image.Resampling.BILINEAR, box=box)
-        if geometry.mirror_x:
-            tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        if geometry.mirror_y:
-            tile = tile.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-        return tile
+        return _mirrored(tile, geometry)
 
     def sample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
         """The geometry's rectangle at `size` by plain bilinear interpolation, from the smallest level
@@ -145,16 +146,7 @@ class _Source:
         `resample` here: a grid's rendering took 145 instead of 177 ms on one core, and the worst tile of
         the replay tests' pictures moved from 2.12 to 1.92 grey levels (tests/test_sampling.py holds it
         to 2)."""
-        full_w = self.levels[0].size[0]
-        box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
-        index = 0
-        for candidate, level in enumerate(self.levels[1:], 1):
-            factor = full_w / level.size[0]
-            if box_w / factor < size[0] or box_h / factor < size[1]:
-                break
-            index = candidate
-        level = self.levels[index]
-        fx, fy = level.size[0] / full_w, level.size[1] / self.levels[0].size[1]
+        level, fx, fy = self._level(geometry, size, oversample=1)
         x0, y0 = geometry.x0 * fx, geometry.y0 * fy
         sx, sy = (geometry.x1 * fx - x0) / size[0], (geometry.y1 * fy - y0) / size[1]
         # Only the rectangle (and a margin for the interpolation) goes to OpenCV: no second copy of a
@@ -168,11 +160,15 @@ class _Source:
         to_source = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
         tile = Image.fromarray(cv2.warpAffine(pixels, to_source, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                               borderMode=cv2.BORDER_REFLECT_101))
-        if geometry.mirror_x:
-            tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-        if geometry.mirror_y:
-            tile = tile.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-        return tile
+        return _mirrored(tile, geometry)
+
+
+def _mirrored(tile: Image.Image, geometry: _Geometry) -> Image.Image:
+    if geometry.mirror_x:
+        tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if geometry.mirror_y:
+        tile = tile.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    return tile
 
 
 # Keyed by id(): PIL images are unhashable. The entry leaves with the image it was built from.

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 from PIL import Image
 
 import augtune
@@ -462,7 +463,6 @@ class ImageCache:
         return self._bytes
 
 
-
 def _stamp(path: str) -> tuple[int, int] | None:
     try:
         status = os.stat(path)
@@ -487,8 +487,6 @@ def _keep_alive(path: str, stamp: tuple[int, int]) -> tuple[int, int] | None:
 
 
 def _in_upload_folder(path: str) -> bool:
-    from gradio.utils import get_upload_folder
-
     return Path(os.path.realpath(path)).is_relative_to(os.path.realpath(get_upload_folder()))
 
 
@@ -771,6 +769,8 @@ CSS = """
 
 
 BUSY_ELEMENT = "augtune-busy"
+# The page's active locale, as the browser sees it (see LOCALE_ELEMENT).
+LOCALE_PROBE_JS = f"(document.getElementById('{LOCALE_ELEMENT}')?.innerText || navigator.language || 'en').trim()"
 
 
 def busy_js() -> str:
@@ -796,7 +796,7 @@ def busy_js() -> str:
             for (const tracker of document.querySelectorAll('#augtune-grid .progress-text, #augtune-status .progress-text')) {{
                 place = /queue:\s*(\d+)\s*\/\s*(\d+)/.exec(tracker.textContent || '') || place;
             }}
-            const raw = (document.getElementById({LOCALE_ELEMENT!r})?.innerText || navigator.language || 'en').trim();
+            const raw = {LOCALE_PROBE_JS};
             const sentence = place ? sentences[raw.toLowerCase().startsWith('zh') ? 'zh-CN' : 'en']
                 .replace('{{position}}', place[1]) : '';
             if (banner.textContent !== sentence) banner.textContent = sentence;
@@ -807,8 +807,7 @@ def busy_js() -> str:
 
 def _locale_js(inputs: int) -> str:
     """Browser side of every event: put the page's active locale into the first input."""
-    probe = f"(document.getElementById('{LOCALE_ELEMENT}')?.innerText || navigator.language || 'en').trim()"
-    return f"(...values) => [{probe}, ...values.slice(1, {inputs})]"
+    return f"(...values) => [{LOCALE_PROBE_JS}, ...values.slice(1, {inputs})]"
 
 
 def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:

@@ -10,8 +10,8 @@ folders, offline. Each student is a thread with its own gradio_client session th
 does on the Explore tab. All of them open the page (connect) before the lesson's clock starts; then,
 arriving within --arrival seconds, each uploads its own photo (--image-side pixels on the long side) once, through the
 tab's upload event, and then asks for grids through the event a slider's release fires (the same
-handler and the same six outputs as in the browser), and fetches the 16 JPEG tiles and the boxed
-original over a kept-alive connection. Between grids it pauses --think seconds on average (uniform in
+handler and the same six outputs as in the browser), checks the 16 JPEG tiles inline in the grid, and
+fetches the boxed original over a kept-alive connection. Between grids it pauses --think seconds on average (uniform in
 [0.5, 1.5] x think), like a student looking at the grid before moving the next slider. Trainers start a
 tiny run through /finetune_start right after their first grid and poll /finetune_status every 2 s.
 Every round uses new seeds, as a new class would.
@@ -30,9 +30,11 @@ production), so "after" shows what the load leaves behind that cleaning does not
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import ssl
@@ -261,19 +263,21 @@ class ExploreTab:
 
 
 def check_grid(outputs: list, tiles: int, fetch) -> None:
-    """The grid a browser would show: every tile and the boxed original are JPEGs it can fetch, and the
-    status line is not a warning. `outputs` ends [..., gallery, original, legend, code, download, status]."""
-    gallery, original, status = outputs[-6], outputs[-5], outputs[-1]
+    """The grid a browser would show: every tile is a JPEG in the grid's HTML, the boxed original a JPEG
+    it can fetch, and the status line is not a warning. `outputs` ends [..., grid, original, legend,
+    code, download, status]."""
+    grid, original, status = outputs[-6], outputs[-5], outputs[-1]
     if isinstance(status, str) and status.startswith("⚠"):
         raise RuntimeError(f"the page says: {status}")
-    items = gallery["value"] if isinstance(gallery, dict) and "value" in gallery else gallery
-    if len(items) != tiles:
-        raise RuntimeError(f"{len(items)} tiles instead of {tiles}")
-    for url in [item["image"]["url"] for item in items] + [original["url"]]:
-        response = fetch(url)
-        response.raise_for_status()
-        if not response.content.startswith(b"\xff\xd8"):
-            raise RuntimeError("a picture is not a JPEG")
+    pictures = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', grid if isinstance(grid, str) else "")
+    if len(pictures) != tiles:
+        raise RuntimeError(f"{len(pictures)} tiles instead of {tiles}")
+    if not all(base64.b64decode(picture).startswith(b"\xff\xd8") for picture in pictures):
+        raise RuntimeError("a tile is not a JPEG")
+    response = fetch(original["url"])
+    response.raise_for_status()
+    if not response.content.startswith(b"\xff\xd8"):
+        raise RuntimeError("the original is not a JPEG")
 
 
 def student(url: str, index: int, photo: Path, args, round_number: int, trains: bool, tally: Tally,

@@ -14,6 +14,7 @@ from PIL import Image
 
 import augtune
 from augtune import PRESETS, AugSpec
+from augtune.figures import box_colour
 from augtune.ui import explore
 from augtune.ui.explore import (
     FIELDS,
@@ -443,6 +444,32 @@ def test_the_same_grid_asked_for_again_is_drawn_once(monkeypatch):
     tiny = explore.RecentGrids(max_bytes=1)  # no room: every grid is drawn afresh
     assert tiny.render(cat, AugSpec(samples=3), "en") is not tiny.render(cat, AugSpec(samples=3), "en")
     assert len(drawn) == 6
+
+
+def test_the_grid_is_one_piece_of_html_with_every_tile_inline_and_captioned():
+    """The tiles travel inside the grid's HTML, not as files: each a JPEG of the tile itself, numbered in
+    its crop box's colour, with its caption as the picture's text."""
+    import base64
+    import html as html_module
+    import io
+    import re
+
+    cat = explore.images.get(explore.DEFAULT_IMAGE)
+    spec = AugSpec(samples=5, columns=3, crop_size=96, hue=0.0, saturation=0.0, contrast=0.0, brightness=0.9)
+    tiles = augtune.sample_grid(cat, spec)
+    captions = [explore.tile_caption(number, tile.params) for number, tile in enumerate(tiles, 1)]
+    grid = explore.grid_html([tile.image for tile in tiles], captions, spec.columns)
+    assert "repeat(3, minmax(0, 1fr))" in grid
+    pictures = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)" alt="([^"]+)" width="(\d+)" height="(\d+)"', grid)
+    assert [html_module.unescape(alt) for _, alt, _, _ in pictures] == captions
+    for (data, _, width, height), tile in zip(pictures, tiles):
+        shown = Image.open(io.BytesIO(base64.b64decode(data)))
+        assert shown.format == "JPEG" and shown.size == tile.image.size == (int(width), int(height)) == (96, 96)
+        difference = np.abs(np.asarray(shown.convert("RGB"), np.float64) - np.asarray(tile.image, np.float64))
+        assert difference.mean() < 3, "the picture is the tile, not another one"
+    badges = re.findall(r'augtune-tile-number" style="background: rgb\((\d+), (\d+), (\d+)\)">(\d+)<', grid)
+    assert [(tuple(map(int, rgb)), int(n)) for *rgb, n in badges] == [(box_colour(n), n) for n in range(1, 6)]
+    assert "&lt;b&gt;" in explore.grid_html([tiles[0].image], ["#1 · <b>"], 1), "captions are escaped"
 
 
 def test_settings_file_holds_the_spec(tmp_path):

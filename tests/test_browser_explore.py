@@ -10,7 +10,7 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "screenshot-explore.png"
-TILES = "#augtune-grid button.thumbnail-item img"
+TILES = "#augtune-grid .augtune-tile img"
 WAIT_MS = 30_000
 
 
@@ -192,7 +192,7 @@ def test_gradio_language_switch_also_switches_captions(page, app_server):
 
 
 def test_the_columns_slider_sets_the_layout_and_later_grids_keep_it(page, app_server):
-    columns = "() => getComputedStyle(document.querySelector('#augtune-grid .grid-container'))" \
+    columns = "() => getComputedStyle(document.querySelector('#augtune-grid .augtune-tiles'))" \
               ".gridTemplateColumns.split(' ').length"
     open_explore(page, app_server.url)
     assert page.evaluate(columns) == 4
@@ -202,6 +202,27 @@ def test_the_columns_slider_sets_the_layout_and_later_grids_keep_it(page, app_se
     page.click("#augtune-resample")
     wait_for_new_captions(page, before)
     assert page.evaluate(columns) == 2
+
+
+def test_a_tile_opens_across_the_grid_with_its_whole_caption(page, app_server):
+    open_explore(page, app_server.url)
+    tiles = page.locator("#augtune-grid .augtune-tile")
+    grid_width = page.locator("#augtune-grid .augtune-tiles").evaluate("grid => grid.clientWidth")
+    third = tiles.nth(2)
+    closed_width = third.evaluate("tile => tile.getBoundingClientRect().width")
+    assert closed_width < grid_width / 3
+    caption = third.locator(".augtune-tile-caption")
+    assert caption.evaluate("line => line.scrollWidth > line.clientWidth"), "closed, the caption is cut to a line"
+    third.click()
+    assert third.get_attribute("aria-expanded") == "true"
+    assert third.evaluate("tile => tile.getBoundingClientRect().width") > grid_width * 0.9
+    assert caption.evaluate("line => line.scrollWidth <= line.clientWidth"), "open, it is shown whole"
+    assert third.locator("img").evaluate("image => image.getBoundingClientRect().width") > closed_width * 1.5
+    tiles.nth(5).click()  # opening another closes the first
+    assert third.get_attribute("aria-expanded") == "false"
+    assert tiles.nth(5).get_attribute("aria-expanded") == "true"
+    tiles.nth(5).click()
+    assert page.locator("#augtune-grid .augtune-tile[aria-expanded=true]").count() == 0
 
 
 def test_a_busy_server_tells_each_waiting_page_its_place_in_line(browser, tmp_path):

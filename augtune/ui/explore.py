@@ -8,10 +8,12 @@ value is the i18n key "locale" (so it follows Gradio's own language switch in th
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import dataclasses
 import hashlib
 import html
+import io
 import itertools
 import json
 import os
@@ -43,13 +45,16 @@ FIELDS = [field.name for field in dataclasses.fields(AugSpec)]
 DECODE_MAX_SIDE = 4096  # a 12 MP phone photo is decoded at reduced scale, fast, and still sharp
 IMAGE_CACHE_BYTES = int(float(os.environ.get("AUGTUNE_IMAGE_CACHE_MB", 1024)) * 2**20)
 IMAGE_CACHE_IDLE_S = float(os.environ.get("AUGTUNE_IMAGE_CACHE_IDLE_S", 900))
-# Delete Gradio's temp files (uploads, gallery tiles) 2 h after their last use (app.py checks every
-# quarter of that): a day of classes does not fill the disk (a class of 50 leaves ~17 000 tiles, ~50 MB,
-# per 1 000 grids: bench/load.py). A photo in use is marked used at least ten times within that age.
+# Delete Gradio's temp files (uploads, boxed originals, settings) 2 h after their last use (app.py checks
+# every quarter of that): a day of classes does not fill the disk (a class of 50 leaves a boxed original
+# and a settings file per grid, ~1 000 files a round of bench/load.py). A photo in use is marked used at least ten times within that age.
 TEMP_MAX_AGE_S = int(os.environ.get("AUGTUNE_TEMP_MAX_AGE_S", 7200))
 KEEP_ALIVE_EVERY_S = min(60.0, TEMP_MAX_AGE_S / 10)
 TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
 ORIGINAL_MAX_SIDE = 720
+# Colour is what the tab is about: no chroma subsampling (4:4:4). A 224-px tile differs from its pixels
+# by 1.5 grey levels on average (Gradio's default, 75 and 4:2:0: 2.5) and takes ~15 kB.
+JPEG_QUALITY = 90
 HISTOGRAM_DRAWS = 2000
 ORDERS = [",".join(order) for order in itertools.permutations(STAGES)]
 LOCALE_ELEMENT = "augtune-locale"
@@ -549,7 +554,7 @@ class RecentGrids:
                 self._grids.move_to_end(key)
                 return entry[1]
         shown = render_grid(image, spec, locale)
-        size = sum(_image_bytes(tile) for tile, _ in shown["gallery"]) + _image_bytes(shown["original"])
+        size = len(shown["grid"]) + _image_bytes(shown["original"])
         if size <= self.max_bytes:
             with self._lock:
                 if key in self._grids:
@@ -597,13 +602,13 @@ def delete_old_settings_files(max_age_s: float) -> int:
 
 
 def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
-    """Everything the tab shows for one spec: captioned tiles, the boxed original and its legend,
+    """Everything the tab shows for one spec: the tiles (as HTML), the boxed original and its legend,
     the code, the status line."""
     photo_size = image.info.get("original_size")  # boxes and params in the uploaded photo's own pixels
     tiles = sample_grid(image, spec, max_side=TILE_MAX_SIDE, source_size=photo_size)
     captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
     return {
-        "gallery": [(tile.image, caption) for tile, caption in zip(tiles, captions)],
+        "grid": grid_html([tile.image for tile in tiles], captions, spec.columns),
         "original": draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE, source_size=photo_size),
         "legend": legend_html(captions),
         "code": spec_to_code(spec),
@@ -611,8 +616,37 @@ def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any
     }
 
 
+def grid_html(pictures: list[Image.Image], captions: list[str], columns: int) -> str:
+    """The tiles as one piece of HTML, each picture inline as a JPEG data URL, numbered in its crop box's
+    colour, with its caption cut to a line (whole in the legend, and when the tile is opened).
+
+    Not a gr.Gallery: Gradio saves, hashes, path-checks and serves every picture of a gallery as a file
+    of its own: for 16 tiles, a third of the server's CPU per grid beside the drawing (one grid at a time,
+    16 tiles of a 1600-px photo: 317 ms of CPU with the gallery, 265 ms inline). Inline, a grid is one
+    message, and its tiles leave no temp files behind."""
+    buttons = []
+    for number, (picture, caption) in enumerate(zip(pictures, captions, strict=True), 1):
+        red, green, blue = box_colour(number)
+        _, _, sampled = caption.partition(" · ")
+        buttons.append(
+            f'<button type="button" class="augtune-tile" aria-expanded="false"><span class="augtune-tile-picture">'
+            f'<img src="{jpeg_data_url(picture)}" alt="{html.escape(caption)}" width="{picture.width}" '
+            f'height="{picture.height}"><span class="augtune-badge augtune-tile-number" '
+            f'style="background: rgb({red}, {green}, {blue})">{number}</span></span>'
+            f'<span class="augtune-tile-caption">{html.escape(sampled)}</span></button>'
+        )
+    return (f'<div class="augtune-tiles" style="grid-template-columns: repeat({columns}, minmax(0, 1fr))">'
+            f'{"".join(buttons)}</div>')
+
+
+def jpeg_data_url(picture: Image.Image) -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
 def legend_html(captions: list[str]) -> str:
-    """The tiles' captions as a list whose numbers wear the colours of their crop boxes: a gallery
+    """The tiles' captions as a list whose numbers wear the colours of their crop boxes: a tile's
     caption is cut to one line, this is where a class reads them whole."""
     rows = []
     for number, caption in enumerate(captions, 1):
@@ -650,7 +684,7 @@ def _session(request: gr.Request | None) -> str:
 
 
 def _show(image_path: str | None, locale: str, values: tuple[Any, ...], request: gr.Request | None) -> list[Any]:
-    """[gallery, original, legend, code, download, status] for the widget values, or the status alone
+    """[grid, original, legend, code, download, status] for the widget values, or the status alone
     on error (the grid keeps its last good result)."""
     session = _session(request)
     ticket = latest.start(session)
@@ -661,17 +695,7 @@ def _show(image_path: str | None, locale: str, values: tuple[Any, ...], request:
         return [gr.skip()] * 5 + [_warning(localize_error(str(error), locale))]
     if not latest.is_latest(session, ticket):
         return [gr.skip()] * 6
-    return [
-        # Always as a component, though that rebuilds its config for the session (~5 % of the server's
-        # busy time under load): as a plain value Gradio saves the tiles through the session's copy of
-        # the gallery, whose files no temp-file cleaning sees (bench/load.py: +15 000 files a round).
-        gr.Gallery(value=shown["gallery"], columns=spec.columns),
-        shown["original"],
-        shown["legend"],
-        shown["code"],
-        settings_file(spec),
-        shown["status"],
-    ]
+    return [shown["grid"], shown["original"], shown["legend"], shown["code"], settings_file(spec), shown["status"]]
 
 
 def _warning(message: str) -> str:
@@ -765,6 +789,34 @@ CSS = """
                                  background: var(--color-accent-soft); }
 .augtune-badge { display: inline-block; min-width: 1.7em; text-align: center; color: white; font-weight: 700;
                  border-radius: 0.3em; margin-right: 0.3em; }
+.augtune-tiles { display: grid; gap: 0.5rem; padding: 2.25rem 0.25rem 0.25rem; }  /* below the label */
+.augtune-tile { position: relative; display: flex; flex-direction: column; gap: 0.2rem; padding: 0; border: 0;
+                background: none; cursor: zoom-in; text-align: left; min-width: 0; font: inherit; color: inherit; }
+.augtune-tile img { display: block; width: 100%; height: auto; border-radius: 0.3rem;
+                    background: var(--background-fill-secondary); }
+.augtune-tile-picture { position: relative; display: block; }
+.augtune-tile-number { position: absolute; top: 0.3rem; left: 0.3rem; box-shadow: 0 0 0 2px white; }
+.augtune-tile-caption { font-size: 0.85rem; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+.augtune-tile[aria-expanded=true] { grid-column: 1 / -1; cursor: zoom-out; }
+.augtune-tile[aria-expanded=true] .augtune-tile-picture { align-self: center; }
+.augtune-tile[aria-expanded=true] img { width: auto; height: min(70vh, 32rem); max-width: 100%; object-fit: contain;
+                                         margin: 0 auto; }
+.augtune-tile[aria-expanded=true] .augtune-tile-caption { white-space: normal; text-align: center; font-size: 1rem; }
+"""
+
+# Clicking a tile opens it across the grid at its own size, with its whole caption; again, or another
+# tile, closes it. On the grid's element, so it holds for every grid the server sends later.
+OPEN_TILE_JS = """
+element.addEventListener('click', (event) => {
+    const tile = event.target.closest('.augtune-tile');
+    if (!tile) return;
+    const opening = tile.getAttribute('aria-expanded') !== 'true';
+    for (const open of element.querySelectorAll('.augtune-tile[aria-expanded=true]')) {
+        open.setAttribute('aria-expanded', 'false');
+    }
+    tile.setAttribute('aria-expanded', String(opening));
+    if (opening) tile.scrollIntoView({block: 'nearest'});
+});
 """
 
 
@@ -848,10 +900,8 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                     elem_id="augtune-examples",
                 )
             with gr.Column(scale=5):
-                gallery = gr.Gallery(
-                    label=_("grid.label"), format="jpeg", columns=defaults.columns, height="auto",
-                    object_fit="contain", elem_id="augtune-grid", interactive=False, buttons=["fullscreen"],
-                )
+                grid = gr.HTML(label=_("grid.label"), show_label=True, container=True, elem_id="augtune-grid",
+                               js_on_load=OPEN_TILE_JS)
                 legend = gr.HTML(elem_id="augtune-legend", padding=False)
 
         with gr.Row(equal_height=False):
@@ -908,7 +958,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         widgets = [hflip_p, vflip_p, brightness, contrast, saturation, hue, crop_mode, crop_size, resize_size,
                    scale_min, scale_max, ratio_min, ratio_max, order, samples, columns, seed]
         crop_widgets = [widgets[FIELDS.index(name)] for name in crop_widgets_shown("random")]
-        shown_outputs = [gallery, original, legend, code, download, status]
+        shown_outputs = [grid, original, legend, code, download, status]
         base = [locale, image_path]
 
         def listen(trigger, fn, inputs, outputs, **options):

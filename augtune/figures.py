@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import math
+import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -53,9 +55,9 @@ def draw_crop_boxes(
     """
     scale = image.width / source_size[0] if source_size else 1.0
     if max_side and max(image.size) > max_side:
-        scale *= max_side / max(image.size)
-        size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-        canvas = image.convert("RGB").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        shrink = max_side / max(image.size)
+        scale *= shrink
+        canvas = _shrunk(image, (max(1, round(image.width * shrink)), max(1, round(image.height * shrink)))).copy()
     else:
         canvas = image.convert("RGB")  # always a copy, never the caller's image
     draw = ImageDraw.Draw(canvas)
@@ -76,6 +78,27 @@ def draw_crop_boxes(
         draw.rectangle((x0, y0, x0 + right - left + 2 * pad, y0 + bottom - top + 2 * pad), fill=colour)
         draw.text((x0 + pad - left, y0 + pad - top), label, fill=(255, 255, 255), font=font)
     return canvas
+
+
+# The last shrunk copy of each picture, by id() (PIL images are unhashable); an entry leaves with its
+# picture. A class moving sliders on its photos redraws only the boxes: shrinking a 1600-px photo again
+# for every grid took as long as drawing two of its tiles.
+_shrunk_copies: dict[int, tuple[weakref.ref, tuple[int, int], Image.Image]] = {}
+_shrunk_lock = threading.Lock()
+
+
+def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    key = id(image)
+    with _shrunk_lock:
+        entry = _shrunk_copies.get(key)
+    if entry is not None and entry[0]() is image and entry[1] == size:
+        return entry[2]
+    shrunk = image.convert("RGB").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    with _shrunk_lock:
+        if key not in _shrunk_copies:
+            weakref.finalize(image, _shrunk_copies.pop, key, None)
+        _shrunk_copies[key] = (weakref.ref(image), size, shrunk)
+    return shrunk
 
 
 def distributions_figure(params_list: Sequence[Mapping[str, Any]], spec: AugSpec) -> Figure:

@@ -4,14 +4,16 @@ Parameters are drawn by the very transform objects of `build_pipeline(spec)`, co
 the order their `forward` does, so `torch.manual_seed(seed)` followed by the exported pipeline replays
 the grid. The pixels take a fast path that gives the same picture within rounding: every geometric step
 (flips, crop, resize, centre crop) composes into one source rectangle that is resampled once, from a
-cached pyramid of the image, straight to the output size; the colour jitter then runs on that small
-tile with torchvision's own PIL kernels. Contrast blends towards the mean grey of the image the jitter
-saw, so where the jitter runs before the crop that mean comes from a thumbnail of the whole image, and
-the jitter runs on a supersampled copy of the rectangle (see `_render`) that is then averaged down.
+cached pyramid of the image, straight to the output size. Where the jitter runs after the crop, it runs
+on that small tile with torchvision's own PIL kernels. Where it runs before (the lesson's order), it
+saw every pixel of the full image: so it runs, in OpenCV, on a supersampled copy of the rectangle (see
+`_render`) that is then averaged down, and contrast blends towards the mean grey of a thumbnail of the
+whole image.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import weakref
@@ -107,31 +109,52 @@ class _Source:
         while min(smallest.size) >= 64 and max(smallest.size) > _THUMB_SIDE:
             smallest = smallest.reduce(2)
             self.reduced.append(smallest)
+        # The reduced levels as arrays for OpenCV, each made on first use: a third of the full image's
+        # pixels at 3 bytes each, beside Pillow's 4 for all of them. The full image is not copied whole
+        # (a 12-MP photo would take 36 MB more); `sample` cuts what it needs from it.
+        self._arrays: dict[int, np.ndarray] = {}
+        self._arrays_lock = threading.Lock()
+
+    def array(self, level: int) -> np.ndarray:
+        """A reduced level (1, 2, ...) as an RGB array, kept."""
+        pixels = self._arrays.get(level)
+        if pixels is None:
+            with self._arrays_lock:
+                pixels = self._arrays.get(level)
+                if pixels is None:
+                    pixels = self._arrays[level] = np.asarray(self.reduced[level - 1])
+        return pixels
 
     @property
     def thumbnail(self) -> Image.Image:
         return self.reduced[-1] if self.reduced else self.image()
 
     @property
+    def thumbnail_array(self) -> np.ndarray:
+        return self.array(len(self.reduced)) if self.reduced else np.asarray(self.levels[0])
+
+    @property
     def levels(self) -> list[Image.Image]:
         return [self.image(), *self.reduced]
 
-    def _level(self, geometry: _Geometry, size: tuple[int, int], oversample: float) -> tuple[Image.Image, float, float]:
+    def _level(self, geometry: _Geometry, size: tuple[int, int], oversample: float) -> tuple[int, float, float]:
         """The smallest level with at least `oversample` pixels per output pixel (side) over the geometry's
-        rectangle, and its scale (x, y) from the full image."""
-        full_w, full_h = self.levels[0].size
+        rectangle: its index, and its scale (x, y) from the full image."""
+        levels = self.levels
+        full_w, full_h = levels[0].size
         box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
-        level = self.levels[0]
-        for candidate in self.levels[1:]:
-            factor = full_w / candidate.size[0]
+        index = 0
+        for candidate in range(1, len(levels)):
+            factor = full_w / levels[candidate].size[0]
             if box_w / factor < oversample * size[0] or box_h / factor < oversample * size[1]:
                 break
-            level = candidate
-        return level, level.size[0] / full_w, level.size[1] / full_h
+            index = candidate
+        return index, levels[index].size[0] / full_w, levels[index].size[1] / full_h
 
     def resample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
         # Twice the output resolution, so the result matches a full-size resample.
-        level, fx, fy = self._level(geometry, size, oversample=2)
+        index, fx, fy = self._level(geometry, size, oversample=2)
+        level = self.levels[index]
         box = (geometry.x0 * fx, geometry.y0 * fy, geometry.x1 * fx, geometry.y1 * fy)
         if level.size == size and box == (0, 0, *level.size):
             tile = level.copy()
@@ -139,28 +162,31 @@ class _Source:
             tile = level.resize(size, Image.Resampling.BILINEAR, box=box)
         return _mirrored(tile, geometry)
 
-    def sample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
-        """The geometry's rectangle at `size` by plain bilinear interpolation, from the smallest level
-        with at least one pixel per output pixel: for the supersampled work image, which is averaged down
-        to the tile afterwards, so it needs no filter of its own. Measured on a 1600-px photo against
-        `resample` here: a grid's rendering took 145 instead of 177 ms on one core, and the worst tile of
-        the replay tests' pictures moved from 2.12 to 1.92 grey levels (tests/test_sampling.py holds it
-        to 2)."""
-        level, fx, fy = self._level(geometry, size, oversample=1)
+    def sample(self, geometry: _Geometry, size: tuple[int, int]) -> np.ndarray:
+        """The geometry's rectangle at `size` (an RGB array) by plain bilinear interpolation, from the
+        smallest level with at least one pixel per output pixel: for the supersampled work image, which
+        is averaged down to the tile afterwards, so it needs no filter of its own."""
+        index, fx, fy = self._level(geometry, size, oversample=1)
         x0, y0 = geometry.x0 * fx, geometry.y0 * fy
         sx, sy = (geometry.x1 * fx - x0) / size[0], (geometry.y1 * fy - y0) / size[1]
-        # Only the rectangle (and a margin for the interpolation) goes to OpenCV: no second copy of a
-        # whole 12-MP photo in memory.
-        left, top = max(0, math.floor(x0) - 2), max(0, math.floor(y0) - 2)
-        right = min(level.size[0], math.ceil(geometry.x1 * fx) + 2)
-        bottom = min(level.size[1], math.ceil(geometry.y1 * fy) + 2)
-        pixels = np.asarray(level.crop((left, top, right, bottom)))
-        x0, y0 = x0 - left, y0 - top
-        # Output pixel centres mapped to input pixel centres, PIL's convention in OpenCV's coordinates.
-        to_source = np.array([[sx, 0.0, x0 + 0.5 * sx - 0.5], [0.0, sy, y0 + 0.5 * sy - 0.5]])
-        tile = Image.fromarray(cv2.warpAffine(pixels, to_source, size, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-                                              borderMode=cv2.BORDER_REFLECT_101))
-        return _mirrored(tile, geometry)
+        if index == 0 and self.reduced:  # only the rectangle, and a margin for the interpolation
+            full = self.levels[0]
+            left, top = max(0, math.floor(x0) - 2), max(0, math.floor(y0) - 2)
+            right, bottom = min(full.width, math.ceil(geometry.x1) + 2), min(full.height, math.ceil(geometry.y1) + 2)
+            pixels = np.asarray(full.crop((left, top, right, bottom)))
+            x0, y0 = x0 - left, y0 - top
+        else:
+            pixels = self.array(index) if index else np.asarray(self.levels[0])
+        # Output pixel centres mapped to input pixel centres (PIL's convention in OpenCV's coordinates);
+        # a flip is the same map run backwards along its axis, so it costs no copy of its own.
+        column = [sx, 0.0, x0 + 0.5 * sx - 0.5]
+        row = [0.0, sy, y0 + 0.5 * sy - 0.5]
+        if geometry.mirror_x:
+            column = [-sx, 0.0, column[2] + sx * (size[0] - 1)]
+        if geometry.mirror_y:
+            row = [0.0, -sy, row[2] + sy * (size[1] - 1)]
+        return cv2.warpAffine(pixels, np.array([column, row]), size,
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101)
 
 
 def _mirrored(tile: Image.Image, geometry: _Geometry) -> Image.Image:
@@ -301,10 +327,14 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     # The pipeline jittered every pixel of the full image and then averaged them down into the tile.
     # Jitter is not linear (clipping, hue sectors), so jittering after averaging would differ by several
     # grey levels on textured photos; jittering at twice the tile's resolution or more keeps within one.
+    # In OpenCV on arrays, with Pillow's antialiased resize at the end (OpenCV's INTER_AREA moved the
+    # worst replayed tile from 1.9 to 2.9 grey levels). 16 tiles of 224 px from a 1600-px photo: 163 ms
+    # of CPU in Pillow, 118-130 ms so, and the tile threads no longer wait for each other's GIL.
     work = _supersampled_size(plan.geometry, size)
-    grey = _mean_grey_after(source.thumbnail, plan.jitter) if "contrast" in plan.params else None
-    tile = _jitter(source.sample(plan.geometry, work), plan.jitter, grey)
-    if tile.size != size:
+    grey = _mean_grey_after(source.thumbnail_array, plan.jitter) if "contrast" in plan.params else None
+    pixels = _jitter_array(source.sample(plan.geometry, work), plan.jitter, grey)
+    tile = Image.fromarray(pixels)
+    if work != size:
         tile = tile.resize(size, Image.Resampling.BILINEAR)
     return Tile(image=tile, params=plan.params)
 
@@ -329,13 +359,39 @@ def _mean_grey(image: Image.Image) -> int:
     return int(ImageStat.Stat(image.convert("L")).mean[0] + 0.5)
 
 
-def _mean_grey_after(thumbnail: Image.Image, jitter: list[tuple[str, float]]) -> int:
+def _mean_grey_after(thumbnail: np.ndarray, jitter: list[tuple[str, float]]) -> int:
     """Mean grey of the whole image as the contrast step saw it: after the jitter steps before it."""
+    steps = list(itertools.takewhile(lambda step: step[0] != "contrast", jitter))
+    return _mean_grey_array(_jitter_array(thumbnail, steps))
+
+
+def _mean_grey_array(pixels: np.ndarray) -> int:
+    # OpenCV's grey weighs the channels as Pillow's L does, rounded a little differently.
+    return int(cv2.mean(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY))[0] + 0.5)
+
+
+def _jitter_array(pixels: np.ndarray, jitter: list[tuple[str, float]], grey: int | None = None) -> np.ndarray:
+    """`_jitter` on an RGB array, in OpenCV (which lets go of the GIL, so the tile threads run at
+    once). Brightness and contrast are the same tables, a run of them folded into one lookup;
+    saturation is Pillow's blend with OpenCV's rounding of the grey (off by one grey level on a few
+    pixels); hue is `_shift_hue`'s."""
+    table: np.ndarray | None = None
     for name, factor in jitter:
+        if name == "brightness" or (name == "contrast" and grey is not None):
+            step = _blend_row(factor, 0 if name == "brightness" else grey)
+            table = step if table is None else step[table]
+            continue
+        if table is not None:
+            pixels, table = cv2.LUT(pixels, table), None
         if name == "contrast":
-            break
-        thumbnail = _jitter(thumbnail, [(name, factor)])
-    return _mean_grey(thumbnail)
+            pixels = cv2.LUT(pixels, _blend_row(factor, _mean_grey_array(pixels)))
+        elif name == "saturation":
+            grey_pixels = cv2.cvtColor(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+            # Pillow truncates the blend; OpenCV rounds it: half a level less makes the two agree.
+            pixels = cv2.addWeighted(pixels, factor, grey_pixels, 1.0 - factor, -0.5)
+        else:
+            pixels = _shift_hue_array(pixels, factor)
+    return pixels if table is None else cv2.LUT(pixels, table)
 
 
 def _jitter(tile: Image.Image, jitter: list[tuple[str, float]], grey: int | None = None) -> Image.Image:
@@ -360,10 +416,13 @@ def _jitter(tile: Image.Image, jitter: list[tuple[str, float]], grey: int | None
 _LEVELS = np.arange(256, dtype=np.float32)
 
 
-def _blend_table(factor: float, base: int) -> list[int]:
+def _blend_row(factor: float, base: int) -> np.ndarray:
     # Pillow's Image.blend: float32 base + alpha * (x - base), clipped, truncated to uint8.
-    row = np.clip(np.float32(base) + np.float32(factor) * (_LEVELS - np.float32(base)), 0, 255).astype(np.uint8)
-    return row.tolist() * 3
+    return np.clip(np.float32(base) + np.float32(factor) * (_LEVELS - np.float32(base)), 0, 255).astype(np.uint8)
+
+
+def _blend_table(factor: float, base: int) -> list[int]:
+    return _blend_row(factor, base).tolist() * 3
 
 
 # Pillow stores hue as trunc(h * 255); OpenCV's full-range HSV as round(h * 256). These tables move a
@@ -372,9 +431,13 @@ _OPENCV_TO_PIL_HUE = np.floor(np.arange(256) * 255 / 256 + 0.5).astype(np.int64)
 
 
 def _shift_hue(tile: Image.Image, factor: float) -> Image.Image:
+    return Image.fromarray(_shift_hue_array(np.asarray(tile), factor), "RGB")
+
+
+def _shift_hue_array(pixels: np.ndarray, factor: float) -> np.ndarray:
     shift = int(np.int32(factor * 255).astype(np.uint8))
     back_to_opencv = np.floor(((np.arange(256) + shift) % 256) * 256 / 255).astype(np.int64) % 256
     table = back_to_opencv[_OPENCV_TO_PIL_HUE].astype(np.uint8)
-    hsv = cv2.cvtColor(np.asarray(tile), cv2.COLOR_RGB2HSV_FULL)
+    hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV_FULL)
     hsv[..., 0] = cv2.LUT(hsv[..., 0], table)
-    return Image.fromarray(cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL), "RGB")
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)

@@ -10,8 +10,8 @@ folders, offline. Each student is a thread with its own gradio_client session th
 does on the Explore tab. All of them open the page (connect) before the lesson's clock starts; then,
 arriving within --arrival seconds, each uploads its own photo (--image-side pixels on the long side) once, through the
 tab's upload event, and then asks for grids through the event a slider's release fires (the same
-handler and the same six outputs as in the browser), checks the 16 JPEG tiles inline in the grid, and
-fetches the boxed original over a kept-alive connection. Between grids it pauses --think seconds on average (uniform in
+handler and the same six outputs as in the browser), checks the 16 JPEG tiles and the boxed original,
+which come inline in the grid's HTML. Between grids it pauses --think seconds on average (uniform in
 [0.5, 1.5] x think), like a student looking at the grid before moving the next slider. Trainers start a
 tiny run through /finetune_start right after their first grid and poll /finetune_status every 2 s.
 Every round uses new seeds, as a new class would.
@@ -262,9 +262,9 @@ class ExploreTab:
         return self.client.predict("en", *widgets, fn_index=self.grid_event)
 
 
-def check_grid(outputs: list, tiles: int, fetch) -> None:
-    """The grid a browser would show: every tile is a JPEG in the grid's HTML, the boxed original a JPEG
-    it can fetch, and the status line is not a warning. `outputs` ends [..., grid, original, legend,
+def check_grid(outputs: list, tiles: int) -> None:
+    """The grid a browser would show: every tile and the boxed original are JPEGs inline in their HTML,
+    and the status line is not a warning. `outputs` ends [..., grid, original, legend,
     code, download, status]."""
     grid, original, status = outputs[-6], outputs[-5], outputs[-1]
     if isinstance(status, str) and status.startswith("⚠"):
@@ -274,10 +274,9 @@ def check_grid(outputs: list, tiles: int, fetch) -> None:
         raise RuntimeError(f"{len(pictures)} tiles instead of {tiles}")
     if not all(base64.b64decode(picture).startswith(b"\xff\xd8") for picture in pictures):
         raise RuntimeError("a tile is not a JPEG")
-    response = fetch(original["url"])
-    response.raise_for_status()
-    if not response.content.startswith(b"\xff\xd8"):
-        raise RuntimeError("the original is not a JPEG")
+    boxed = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', original if isinstance(original, str) else "")
+    if len(boxed) != 1 or not base64.b64decode(boxed[0]).startswith(b"\xff\xd8"):
+        raise RuntimeError("the boxed original is not a JPEG")
 
 
 def student(url: str, index: int, photo: Path, args, round_number: int, trains: bool, tally: Tally,
@@ -292,10 +291,6 @@ def student(url: str, index: int, photo: Path, args, round_number: int, trains: 
         client = Client(url, verbose=False, download_files=False, ssl_verify=TLS,
                         httpx_kwargs={"timeout": httpx.Timeout(300.0)})
         tab = ExploreTab(client)
-        # The pictures are fetched like a browser does, over one kept-alive connection: gradio_client's own
-        # download opens a new httpx client per file, which costs this process ~35 ms of CPU each, on the
-        # same two cores as the server.
-        browser = httpx.Client(timeout=300.0)
         connected = True
     except Exception as error:  # noqa: BLE001 - a refused connection is a result here
         with tally.lock:
@@ -313,7 +308,7 @@ def student(url: str, index: int, photo: Path, args, round_number: int, trains: 
         try:
             # The first grid is the upload's own (the page draws one as the photo arrives).
             outputs = tab.upload(photo, widgets) if number == 0 else tab.grid(widgets)
-            check_grid(outputs, args.tiles, browser.get)
+            check_grid(outputs, args.tiles)
             with tally.lock:
                 tally.latencies.append(time.perf_counter() - started)
         except Exception as error:  # noqa: BLE001 - every failure is counted and shown

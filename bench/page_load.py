@@ -5,7 +5,7 @@ grid; asserts nothing.
     python bench/page_load.py              # 50 pages
     python bench/page_load.py --pages 20
 
-Uses bench/load.py's server and students (the tab's own events, tiles fetched and checked as JPEGs).
+Uses bench/load.py's server and students (the tab's own events; tiles and original checked as JPEGs).
 Every page is connected before the clock starts.
 """
 
@@ -28,7 +28,6 @@ def main() -> int:
     args = parser.parse_args()
     if not 1 <= args.pages <= 200:
         parser.error("pages 1..200")
-    import httpx
     from gradio_client import Client
 
     from augtune.spec import AugSpec
@@ -51,9 +50,9 @@ def main() -> int:
         errors: list[str] = []
 
         def open_page(index: int) -> None:
-            browser, started = httpx.Client(timeout=300.0), time.perf_counter()
+            started = time.perf_counter()
             try:
-                load.check_grid(tabs[index].grid(widgets_from_spec(defaults)), defaults.samples, browser.get)
+                load.check_grid(tabs[index].grid(widgets_from_spec(defaults)), defaults.samples)
                 waits.append(time.perf_counter() - started)
             except Exception as error:  # noqa: BLE001 - counted and shown
                 errors.append(f"page {index}: {type(error).__name__}: {error}"[:200])

@@ -472,24 +472,36 @@ def test_the_grid_is_one_piece_of_html_with_every_tile_inline_and_captioned():
     assert "&lt;b&gt;" in explore.grid_html([tiles[0].image], ["#1 · <b>"], 1), "captions are escaped"
 
 
-def test_settings_file_holds_the_spec(tmp_path):
+def test_the_download_link_holds_the_spec_and_says_so_in_the_pages_language():
+    import html as html_module
+    import re
+    import urllib.parse
+
     spec = PRESETS["hotdog_train"]
-    path = explore.settings_file(spec)
-    assert os.path.basename(path) == "augtune-settings.json"
-    assert AugSpec.from_json(open(path, encoding="utf-8").read()) == spec
+    link = explore.download_html(spec, "zh-CN")
+    match = re.fullmatch(r'<a class="augtune-download" download="augtune-settings.json" '
+                         r'href="data:application/json;charset=utf-8,([^"]+)">(.+)</a>', link)
+    assert match, link
+    assert AugSpec.from_json(urllib.parse.unquote(match.group(1))) == spec
+    assert html_module.unescape(match.group(2)) == "⬇ 下载设置（JSON）"
 
 
-def test_settings_files_unused_for_the_temp_age_are_deleted_and_one_in_use_is_kept(tmp_path, monkeypatch):
-    monkeypatch.setattr(explore, "_settings_dir", tmp_path)
-    old, used = explore.settings_file(AugSpec(seed=1)), explore.settings_file(AugSpec(seed=2))
-    long_ago = time.time() - 3600
-    for path in (old, used):
-        os.utime(path, (long_ago, long_ago))
-    assert explore.settings_file(AugSpec(seed=2)) == used  # drawn again: marked as used
-    assert explore.delete_old_settings_files(max_age_s=600) == 1
-    assert not os.path.exists(old) and not os.path.exists(os.path.dirname(old))
-    assert AugSpec.from_json(open(used, encoding="utf-8").read()) == AugSpec(seed=2)
-    assert AugSpec.from_json(open(explore.settings_file(AugSpec(seed=1)), encoding="utf-8").read()) == AugSpec(seed=1)
+def test_the_original_is_inline_with_its_boxes():
+    import base64
+    import io
+    import re
+
+    cat = explore.images.get(explore.DEFAULT_IMAGE)
+    shown = explore.render_grid(cat, AugSpec(samples=3), "en")
+    data, width, height = re.fullmatch(
+        r'<img class="augtune-original-picture" src="data:image/jpeg;base64,([^"]+)" width="(\d+)" height="(\d+)" '
+        r'alt="Original, with each sample&#x27;s crop box" title="Click to see it full screen">', shown["original"]
+    ).groups()
+    picture = Image.open(io.BytesIO(base64.b64decode(data)))
+    assert picture.size == cat.size == (int(width), int(height))  # 451 x 300: under ORIGINAL_MAX_SIDE
+    difference = np.abs(np.asarray(picture.convert("RGB"), np.int16) - np.asarray(cat, np.int16)).max(axis=2)
+    assert (difference > 60).mean() > 0.01, "the boxes are drawn on it"
+    assert np.median(difference) < 4, "and elsewhere it is the cat"
 
 
 # ------------------------------------------------------------------------------------ callbacks

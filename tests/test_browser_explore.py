@@ -143,6 +143,32 @@ def test_code_panel_shows_code_that_runs(page, app_server):
     assert page.locator("#augtune-crop_mode input[value=center]").is_checked()
 
 
+def test_the_settings_download_holds_the_settings_on_show(page, app_server, tmp_path):
+    open_explore(page, app_server.url)
+    page.click("#augtune-preset-hotdog_test")
+    page.wait_for_function(
+        "document.querySelector('#augtune-code .cm-content').innerText.includes('CenterCrop')", timeout=WAIT_MS
+    )
+    with page.expect_download() as download:
+        page.click("#augtune-download a")
+    assert download.value.suggested_filename == "augtune-settings.json"
+    saved = tmp_path / "saved.json"
+    download.value.save_as(saved)
+    from augtune import PRESETS, AugSpec
+
+    assert AugSpec.from_json(saved.read_text(encoding="utf-8")) == PRESETS["hotdog_test"]
+
+
+def test_a_click_shows_the_original_full_screen(page, app_server):
+    open_explore(page, app_server.url)
+    picture = page.locator("#augtune-original img")
+    assert picture.evaluate("image => image.complete && image.naturalWidth") == 451
+    picture.click()
+    page.wait_for_function("document.fullscreenElement?.matches('#augtune-original img')", timeout=WAIT_MS)
+    picture.click()  # (headless Chromium has no Esc key of its own for full screen)
+    page.wait_for_function("document.fullscreenElement === null", timeout=WAIT_MS)
+
+
 def test_histograms_are_drawn_on_demand(page, app_server):
     open_explore(page, app_server.url)
     page.get_by_text("Distributions of the sampled values").click()  # opening the panel draws them

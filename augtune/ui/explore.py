@@ -19,8 +19,8 @@ import json
 import os
 import random
 import re
-import tempfile
 import threading
+import urllib.parse
 import time
 import weakref
 from collections import OrderedDict
@@ -129,6 +129,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "resample": "↻ Resample",
         "grid.label": "Augmented samples",
         "original.label": "Original, with each sample's crop box",
+        "original.fullscreen": "Click to see it full screen",
         "distributions.label": "Distributions of the sampled values",
         "distributions.button": "Draw histograms of 2 000 samples",
         "distributions.note": (
@@ -240,6 +241,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "resample": "↻ 重新采样",
         "grid.label": "增广样本",
         "original.label": "原图及各样本的裁剪框",
+        "original.fullscreen": "点击全屏查看",
         "distributions.label": "采样值的分布",
         "distributions.button": "绘制 2000 次采样的直方图",
         "distributions.note": "每幅图统计当前设置下 2000 次采样得到的值；阴影部分是采样的取值范围。",
@@ -538,8 +540,7 @@ class LatestOnly:
 class RecentGrids:
     """The last few grids drawn, by picture, settings and language. A class that opens the page at once,
     or clicks the same preset on the bundled cat, asks for the same grid fifty times: those draw it once.
-    Bounded by the pictures' memory, `max_bytes`. (Safe because app.py saves a picture Gradio is asked
-    to show many times at once atomically.)"""
+    Bounded by the size of their HTML, `max_bytes` (the pictures are in it)."""
 
     def __init__(self, max_bytes: int = 64 * 2**20) -> None:
         self.max_bytes = max_bytes
@@ -555,7 +556,7 @@ class RecentGrids:
                 self._grids.move_to_end(key)
                 return entry[1]
         shown = render_grid(image, spec, locale)
-        size = len(shown["grid"]) + _image_bytes(shown["original"])
+        size = len(shown["grid"]) + len(shown["original"])
         if size <= self.max_bytes:
             with self._lock:
                 if key in self._grids:
@@ -570,36 +571,15 @@ class RecentGrids:
 images = ImageCache()
 latest = LatestOnly()
 recent_grids = RecentGrids()
-_settings_dir = Path(tempfile.mkdtemp(prefix="augtune-settings-"))
 
 
-def settings_file(spec: AugSpec) -> str:
-    """The spec as a downloadable `augtune-settings.json` (one folder per distinct spec)."""
-    data = spec.to_json()
-    folder = _settings_dir / hashlib.sha1(data.encode()).hexdigest()[:16]
-    path = folder / "augtune-settings.json"
-    try:
-        os.utime(path)  # used now: the sweep below must not take it before Gradio has copied it
-    except FileNotFoundError:
-        folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(data, encoding="utf-8")
-    return str(path)
-
-
-def delete_old_settings_files(max_age_s: float) -> int:
-    """A class makes a settings file per distinct spec (bench/load.py: 1 000 in a round), and Gradio
-    serves its own copy: delete ours once unused for `max_age_s`. Returns how many."""
-    cutoff = time.time() - max_age_s
-    removed = 0
-    for path in _settings_dir.glob("*/augtune-settings.json"):
-        try:
-            if path.stat().st_mtime < cutoff:
-                path.unlink()
-                path.parent.rmdir()
-                removed += 1
-        except OSError:
-            pass  # used or removed meanwhile
-    return removed
+def download_html(spec: AugSpec, locale: str) -> str:
+    """A link that saves the spec as `augtune-settings.json`, the file inside it as a data URL: a file
+    on the server per grid would cost a save, a copy into Gradio's cache and a sweep (a class made
+    1 000 a round of bench/load.py)."""
+    data = urllib.parse.quote(spec.to_json(), safe="")
+    return (f'<a class="augtune-download" download="augtune-settings.json" '
+            f'href="data:application/json;charset=utf-8,{data}">{html.escape(text(locale, "code.download"))}</a>')
 
 
 def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
@@ -610,11 +590,20 @@ def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any
     captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
     return {
         "grid": grid_html([tile.image for tile in tiles], captions, spec.columns),
-        "original": draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE, source_size=photo_size),
+        "original": original_html(draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE, source_size=photo_size),
+                                  locale),
         "legend": legend_html(captions),
         "code": spec_to_code(spec),
+        "download": download_html(spec, locale),
         "status": text(locale, "status.ok", n=spec.samples, width=image.width, height=image.height, seed=spec.seed),
     }
+
+
+def original_html(picture: Image.Image, locale: str) -> str:
+    """The boxed original inline, like the tiles (see `grid_html`); a click shows it full screen."""
+    return (f'<img class="augtune-original-picture" src="{jpeg_data_url(picture)}" width="{picture.width}" '
+            f'height="{picture.height}" alt="{html.escape(text(locale, "original.label"))}" '
+            f'title="{html.escape(text(locale, "original.fullscreen"))}">')
 
 
 def grid_html(pictures: list[Image.Image], captions: list[str], columns: int) -> str:
@@ -696,7 +685,7 @@ def _show(image_path: str | None, locale: str, values: tuple[Any, ...], request:
         return [gr.skip()] * 5 + [_warning(localize_error(str(error), locale))]
     if not latest.is_latest(session, ticket):
         return [gr.skip()] * 6
-    return [shown["grid"], shown["original"], shown["legend"], shown["code"], settings_file(spec), shown["status"]]
+    return [shown["grid"], shown["original"], shown["legend"], shown["code"], shown["download"], shown["status"]]
 
 
 def _warning(message: str) -> str:
@@ -790,6 +779,16 @@ CSS = """
                                  background: var(--color-accent-soft); }
 .augtune-badge { display: inline-block; min-width: 1.7em; text-align: center; color: white; font-weight: 700;
                  border-radius: 0.3em; margin-right: 0.3em; }
+.augtune-original-picture { display: block; width: 100%; height: auto; cursor: zoom-in; margin-top: 2.25rem; }
+.augtune-original-picture:fullscreen { object-fit: contain; background: black; cursor: zoom-out; }
+.augtune-download { display: flex; align-items: center; justify-content: center; width: 100%; box-sizing: border-box;
+                    padding: var(--size-2) var(--size-4); border: var(--button-border-width) solid
+                    var(--button-secondary-border-color); border-radius: var(--button-large-radius);
+                    background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color);
+                    font-weight: var(--button-large-text-weight); font-size: var(--button-large-text-size);
+                    box-shadow: var(--button-secondary-shadow); text-decoration: none; min-height: 2.75rem; }
+.augtune-download:hover { background: var(--button-secondary-background-fill-hover); }
+#augtune-download .html-container { padding: 0; }
 .augtune-tiles { display: grid; gap: 0.5rem; padding: 2.25rem 0.25rem 0.25rem; }  /* below the label */
 .augtune-tile { position: relative; display: flex; flex-direction: column; gap: 0.2rem; padding: 0; border: 0;
                 background: none; cursor: zoom-in; text-align: left; min-width: 0; font: inherit; color: inherit; }
@@ -803,6 +802,16 @@ CSS = """
 .augtune-tile[aria-expanded=true] img { width: auto; height: min(70vh, 32rem); max-width: 100%; object-fit: contain;
                                          margin: 0 auto; }
 .augtune-tile[aria-expanded=true] .augtune-tile-caption { white-space: normal; text-align: center; font-size: 1rem; }
+"""
+
+# A click on the original shows it full screen (for the back of the classroom); another click, or Esc, ends it.
+FULL_SCREEN_JS = """
+element.addEventListener('click', (event) => {
+    const picture = event.target.closest('img');
+    if (!picture) return;
+    if (document.fullscreenElement) document.exitFullscreen();
+    else picture.requestFullscreen?.();
+});
 """
 
 # Clicking a tile opens it across the grid at its own size, with its whole caption; again, or another
@@ -891,8 +900,8 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                original = gr.Image(label=_("original.label"), format="jpeg", type="pil", interactive=False,
-                                    elem_id="augtune-original", buttons=["fullscreen"])
+                original = gr.HTML(label=_("original.label"), show_label=True, container=True,
+                                   elem_id="augtune-original", js_on_load=FULL_SCREEN_JS)
                 upload = gr.File(label=_("image.label"), file_types=["image"], type="filepath", height=130,
                                  elem_id="augtune-upload")
                 examples = gr.Gallery(
@@ -951,8 +960,8 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
             code = gr.Code(spec_to_code(defaults), language="python", interactive=False, label=_("code.code"),
                            elem_id="augtune-code")
             with gr.Row():
-                download = gr.DownloadButton(_("code.download"), value=settings_file(defaults),
-                                             elem_id="augtune-download")
+                download = gr.HTML(download_html(defaults, "en"), elem_id="augtune-download", js_on_load=None,
+                                   padding=False)
                 upload_settings = gr.UploadButton(_("code.upload"), file_types=[".json"], type="filepath",
                                                   elem_id="augtune-load-settings")
 

@@ -33,6 +33,9 @@ from .spec import AugSpec
 
 MAX_TILE_SIDE = 1024  # larger outputs (no crop on a big photo) are shown downscaled to this
 _THUMB_SIDE = 256  # where the mean grey for contrast comes from
+# Images up to this size keep their full level as an array too (16 MB at most): most of their crops
+# are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.
+_WHOLE_ARRAY_PIXELS = 2048 * 2048
 _JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
 
 # Torch's global RNG is process-wide: without this lock two requests seeding it at once would
@@ -109,20 +112,20 @@ class _Source:
         while min(smallest.size) >= 64 and max(smallest.size) > _THUMB_SIDE:
             smallest = smallest.reduce(2)
             self.reduced.append(smallest)
-        # The reduced levels as arrays for OpenCV, each made on first use: a third of the full image's
-        # pixels again. The full image is not copied whole (a 12-MP photo would take 48 MB more);
-        # `sample` cuts what it needs from it.
+        # The levels as arrays for OpenCV, each made on first use: a third of the image's pixels again
+        # for the reduced ones, and all of them for an image up to _WHOLE_ARRAY_PIXELS (the full level of
+        # a 12-MP photo would take 48 MB more: `sample` cuts what it needs from it instead).
         self._arrays: dict[int, np.ndarray] = {}
         self._arrays_lock = threading.Lock()
 
     def array(self, level: int) -> np.ndarray:
-        """A reduced level (1, 2, ...) as an RGBX array (see `_rgbx`), kept."""
+        """A level as an RGBX array (see `_rgbx`), kept."""
         pixels = self._arrays.get(level)
         if pixels is None:
             with self._arrays_lock:
                 pixels = self._arrays.get(level)
                 if pixels is None:
-                    pixels = self._arrays[level] = _rgbx(self.reduced[level - 1])
+                    pixels = self._arrays[level] = _rgbx(self.levels[level])
         return pixels
 
     @property
@@ -131,7 +134,7 @@ class _Source:
 
     @property
     def thumbnail_array(self) -> np.ndarray:
-        return self.array(len(self.reduced)) if self.reduced else _rgbx(self.levels[0])
+        return self.array(len(self.reduced))
 
     @property
     def levels(self) -> list[Image.Image]:
@@ -169,14 +172,14 @@ class _Source:
         index, fx, fy = self._level(geometry, size, oversample=1)
         x0, y0 = geometry.x0 * fx, geometry.y0 * fy
         sx, sy = (geometry.x1 * fx - x0) / size[0], (geometry.y1 * fy - y0) / size[1]
-        if index == 0 and self.reduced:  # only the rectangle, and a margin for the interpolation
-            full = self.levels[0]
+        full = self.levels[0]
+        if index == 0 and full.width * full.height > _WHOLE_ARRAY_PIXELS:  # the rectangle and a margin
             left, top = max(0, math.floor(x0) - 2), max(0, math.floor(y0) - 2)
             right, bottom = min(full.width, math.ceil(geometry.x1) + 2), min(full.height, math.ceil(geometry.y1) + 2)
             pixels = _rgbx(full.crop((left, top, right, bottom)))
             x0, y0 = x0 - left, y0 - top
         else:
-            pixels = self.array(index) if index else _rgbx(self.levels[0])
+            pixels = self.array(index)
         # Output pixel centres mapped to input pixel centres (PIL's convention in OpenCV's coordinates);
         # a flip is the same map run backwards along its axis, so it costs no copy of its own.
         column = [sx, 0.0, x0 + 0.5 * sx - 0.5]

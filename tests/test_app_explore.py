@@ -334,7 +334,7 @@ def test_image_cache_forgets_the_least_recently_used_beyond_its_budget(tmp_path)
     cache.get(paths[0])
     cache.get(paths[2])  # evicts paths[1], the least recently used
     assert cache.get(paths[0]) is first
-    assert len(cache._images) == 2 and cache.size_bytes == 2 * 8 * 8 * (4 * 4 + 3) // 3
+    assert len(cache._images) == 2 and cache.size_bytes == 2 * (2 * 8 * 8 * 4 * 4 // 3)  # Pillow's pyramid and OpenCV's
     assert cache.get(paths[1]) is not first and len(cache._images) == 2
 
 
@@ -369,7 +369,7 @@ def test_image_cache_drops_pictures_nobody_used_for_a_while(tmp_path, monkeypatc
     monkeypatch.setattr(explore, "_return_freed_memory", lambda: released.append(1))
     assert cache.get(path) is not first  # expired, decoded again
     assert released == [1]  # and the freed pixels were handed back to the system
-    assert cache.size_bytes == 20 * 20 * (4 * 4 + 3) // 3
+    assert cache.size_bytes == 2 * (20 * 20 * 4 * 4 // 3)  # Pillow's pyramid and OpenCV's
 
 
 def test_a_photo_in_use_outlives_the_temp_file_age_and_an_unused_one_does_not(tmp_path, monkeypatch):

@@ -398,7 +398,7 @@ class ImageCache:
     with every request has it decoded once (Gradio stores each upload under a new path), and a file
     Gradio has since cleaned up keeps working while its picture is cached.
 
-    A class of 50 with phone photos decoded at <= 4096 px needs up to ~80 MB each; the budget is what
+    A class of 50 with phone photos decoded at <= 4096 px needs up to ~85 MB each; the budget is what
     a host sets against the machine's memory (AUGTUNE_IMAGE_CACHE_MB)."""
 
     def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES, idle_s: float = IMAGE_CACHE_IDLE_S) -> None:
@@ -509,8 +509,9 @@ def _return_freed_memory() -> None:
 
 def _image_bytes(image: Image.Image) -> int:
     # Pillow keeps RGB at 4 bytes a pixel, sample_grid a halving pyramid beside it (1/3 more), and the
-    # reduced levels again as OpenCV arrays (3 bytes a pixel, 1/3 of the pixels)
-    return image.width * image.height * (4 * 4 + 3) // 3
+    # levels again as OpenCV arrays, 4 bytes a pixel, the full one only for images up to 4 MP
+    pixels = image.width * image.height
+    return pixels * 4 * 4 // 3 + (pixels * 4 * 4 // 3 if pixels <= 2048 * 2048 else pixels * 4 // 3)
 
 
 class LatestOnly:

@@ -543,7 +543,7 @@ class RecentGrids:
     or clicks the same preset on the bundled cat, asks for the same grid fifty times: those draw it once.
     Bounded by the size of their HTML, `max_bytes` (the pictures are in it)."""
 
-    def __init__(self, max_bytes: int = 64 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 16 * 2**20) -> None:
         self.max_bytes = max_bytes
         self._grids: OrderedDict[tuple[int, str, str], tuple[weakref.ref, dict[str, Any], int]] = OrderedDict()
         self._bytes = 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import os
 import stat
 import threading
@@ -118,20 +117,7 @@ def _sweep_periodically(demo: gr.Blocks) -> None:
             traceback.print_exc()
 
 
-def return_large_blocks_when_freed(threshold: int = 256 * 1024) -> None:
-    """Have glibc map every block over `threshold` on its own, so that freeing it gives it back to the
-    system. A grid is a few such blocks (its HTML with the pictures inline, ~0.3-0.5 MB, and their
-    JPEGs); glibc's own threshold rises to 32 MB after the first large free, and then they were cut
-    from the heaps of many threads, which kept growing (bench/load.py: RSS +145 MB after two rounds
-    of a class, ~55 MB more each round). A no-op where there is no glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-3, threshold)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        pass
-
-
 def launch(demo: gr.Blocks, **overrides) -> None:
-    return_large_blocks_when_freed()
     threading.Thread(target=_sweep_periodically, args=(demo,), name="augtune-temp-sweeper", daemon=True).start()
     settings = dict(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

@@ -20,8 +20,8 @@ import os
 import random
 import re
 import threading
-import urllib.parse
 import time
+import urllib.parse
 import weakref
 from collections import OrderedDict
 from pathlib import Path
@@ -45,9 +45,9 @@ FIELDS = [field.name for field in dataclasses.fields(AugSpec)]
 DECODE_MAX_SIDE = 4096  # a 12 MP phone photo is decoded at reduced scale, fast, and still sharp
 IMAGE_CACHE_BYTES = int(float(os.environ.get("AUGTUNE_IMAGE_CACHE_MB", 1024)) * 2**20)
 IMAGE_CACHE_IDLE_S = float(os.environ.get("AUGTUNE_IMAGE_CACHE_IDLE_S", 900))
-# Delete Gradio's temp files (uploads, boxed originals, settings) 2 h after their last use (app.py checks
-# every quarter of that): a day of classes does not fill the disk (a class of 50 leaves a boxed original
-# and a settings file per grid, ~1 000 files a round of bench/load.py). A photo in use is marked used at least ten times within that age.
+# Delete Gradio's temp files (uploads, histograms) 2 h after their last use (app.py checks every quarter
+# of that): a day of classes does not fill the disk. A grid leaves no file (its pictures are inline); a
+# photo in use is marked used at least ten times within that age.
 TEMP_MAX_AGE_S = int(os.environ.get("AUGTUNE_TEMP_MAX_AGE_S", 7200))
 KEEP_ALIVE_EVERY_S = min(60.0, TEMP_MAX_AGE_S / 10)
 TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
@@ -398,7 +398,7 @@ class ImageCache:
     with every request has it decoded once (Gradio stores each upload under a new path), and a file
     Gradio has since cleaned up keeps working while its picture is cached.
 
-    A class of 50 with phone photos decoded at <= 4096 px needs up to ~85 MB each; the budget is what
+    A class of 50 with phone photos decoded at <= 4096 px needs up to ~80 MB each; the budget is what
     a host sets against the machine's memory (AUGTUNE_IMAGE_CACHE_MB)."""
 
     def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES, idle_s: float = IMAGE_CACHE_IDLE_S) -> None:

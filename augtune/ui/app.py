@@ -21,9 +21,10 @@ from . import explore, finetune
 MAX_FILE_SIZE = os.environ.get("AUGTUNE_MAX_UPLOAD", "20mb")
 TEMP_MAX_AGE_S = explore.TEMP_MAX_AGE_S
 DELETE_CACHE = (max(10, TEMP_MAX_AGE_S // 4), TEMP_MAX_AGE_S)
-# Grids at once, per the server. A grid spends much of its time in Gradio's Python (one core, the GIL)
-# and the rest in pixel work that uses both: with 2 at once a 2-core server sat at ~1.3 cores and
-# 3.2 grids/s under a class's load, with 4 it served 3.5 grids/s with a lower p95 (bench/load.py).
+# Grids at once, per the server. When a grid was half Gradio's Python (one core, the GIL), 2 at once
+# left a 2-core server at ~1.3 cores and 3.2 grids/s under a class's load, and 4 served 3.5 grids/s
+# with a lower p95 (bench/load.py). With the pictures inline a grid is mostly pixel work outside the
+# GIL, and 4 at once serve ~10 grids/s.
 CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 4))
 
 

@@ -129,10 +129,6 @@ class _Source:
         return pixels
 
     @property
-    def thumbnail(self) -> Image.Image:
-        return self.reduced[-1] if self.reduced else self.image()
-
-    @property
     def thumbnail_array(self) -> np.ndarray:
         return self.array(len(self.reduced))
 
@@ -190,6 +186,14 @@ class _Source:
             row = [0.0, -sy, row[2] + sy * (size[1] - 1)]
         return cv2.warpAffine(pixels, np.array([column, row]), size,
                               flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def cached_bytes(size: tuple[int, int]) -> int:
+    """What sample_grid keeps beside an image of `size` while it lives: the halving pyramid (1/3 of its
+    pixels, Pillow's 4 bytes each) and the levels again as arrays for OpenCV (4 bytes a pixel; the full
+    level only up to _WHOLE_ARRAY_PIXELS)."""
+    pixels = size[0] * size[1]
+    return pixels * 4 // 3 + (pixels * 4 * 4 // 3 if pixels <= _WHOLE_ARRAY_PIXELS else pixels * 4 // 3)
 
 
 def _mirrored(tile: Image.Image, geometry: _Geometry) -> Image.Image:
@@ -415,7 +419,7 @@ def _jitter_array(pixels: np.ndarray, jitter: list[tuple[str, float]], grey: int
     return pixels if table is None else cv2.LUT(pixels, table)
 
 
-def _jitter(tile: Image.Image, jitter: list[tuple[str, float]], grey: int | None = None) -> Image.Image:
+def _jitter(tile: Image.Image, jitter: list[tuple[str, float]]) -> Image.Image:
     """The colour jitter in the drawn order, pixel for pixel as torchvision's PIL kernels compute it.
 
     Brightness and contrast are Pillow blends towards a constant, i.e. one lookup table each (exact);
@@ -426,7 +430,7 @@ def _jitter(tile: Image.Image, jitter: list[tuple[str, float]], grey: int | None
         if name == "brightness":
             tile = tile.point(_blend_table(factor, 0))
         elif name == "contrast":
-            tile = tile.point(_blend_table(factor, _mean_grey(tile) if grey is None else grey))
+            tile = tile.point(_blend_table(factor, _mean_grey(tile)))
         elif name == "saturation":
             tile = F.adjust_saturation(tile, factor)
         else:

@@ -35,6 +35,7 @@ import augtune
 from augtune import PRESETS, AugSpec, sample_grid, sample_params, spec_to_code
 from augtune.figures import box_colour, distributions_figure, draw_crop_boxes, figure_to_image
 from augtune.imageio import read_image_bytes
+from augtune.sampling import cached_bytes
 from augtune.spec import RANGES, STAGES
 
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
@@ -508,10 +509,7 @@ def _return_freed_memory() -> None:
 
 
 def _image_bytes(image: Image.Image) -> int:
-    # Pillow keeps RGB at 4 bytes a pixel, sample_grid a halving pyramid beside it (1/3 more), and the
-    # levels again as OpenCV arrays, 4 bytes a pixel, the full one only for images up to 4 MP
-    pixels = image.width * image.height
-    return pixels * 4 * 4 // 3 + (pixels * 4 * 4 // 3 if pixels <= 2048 * 2048 else pixels * 4 // 3)
+    return image.width * image.height * 4 + cached_bytes(image.size)  # Pillow keeps RGB at 4 bytes a pixel
 
 
 class LatestOnly:

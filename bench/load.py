@@ -19,7 +19,7 @@ Every round uses new seeds, as a new class would.
 Bounded: at most 200 students x 100 grids, each round gives up after --timeout seconds, and stops early
 when the server's RSS passes --max-rss MB. Reported per round: grids served, errors, latency of a grid as the student sees it (p50/p95/max: upload,
 queue, sampling, JPEG encoding, download), each training run's queue wait and duration; and before and
-after every round: the server's RSS (and its training workers' RSS), and the size and file count of its
+after every round: the server's RSS (with its grid workers; its training workers' apart), and the size and file count of its
 temp folders (Gradio's cache and the system temp dir the server uses). "After" is measured once the
 trainers are done, the server has idled for --settle seconds (90) and then served one grid of the default
 picture. To see cleaning within a run, the server here drops photos idle for more than 10 s from its image
@@ -58,6 +58,7 @@ IMAGE_CACHE_IDLE_S = 10
 # (measured: 74 -> 5 ms per call with one shared context). A browser builds none per request, so the
 # simulated students share one (httpx takes a context where it takes verify=).
 TLS = ssl.create_default_context()
+GRID_WORKER_NAME = "augtune-grids"  # augtune.ui.grid_workers.PROCESS_NAME (the bench imports no app code)
 
 
 # ----------------------------------------------------------------------------------- the server
@@ -101,16 +102,26 @@ class Server:
         self.log = open(work / "server.log", "w")
         self.process = subprocess.Popen([sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env,
                                         stdout=self.log, stderr=subprocess.STDOUT)
+        self.log_path = work / "server.log"
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise SystemExit(f"app.py exited with {self.process.returncode}; see {work / 'server.log'}")
+                raise SystemExit(f"app.py exited with {self.process.returncode}; see {self.log_path}")
             try:
                 with urllib.request.urlopen(self.url, timeout=2):
-                    return
+                    break
             except OSError:
                 time.sleep(0.5)
-        raise SystemExit("app.py did not answer within 180 s")
+        else:
+            raise SystemExit("app.py did not answer within 180 s")
+        # The grid workers import torch after the page answers; until they are up the server draws
+        # grids itself. "start" is measured with them up, so that "after" compares like with like.
+        while os.environ.get("AUGTUNE_GRID_WORKERS", "").strip() != "0":
+            if "grid workers drawing" in self.log_path.read_text(errors="replace"):
+                break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the grid workers did not start within 180 s; see {self.log_path}")
+            time.sleep(0.5)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -121,18 +132,37 @@ class Server:
         self.log.close()
 
     def rss_mb(self) -> float:
-        return _rss_mb(self.process.pid)
+        """The server's memory: its own process and its grid workers'."""
+        return _rss_mb(self.process.pid) + sum(_rss_mb(pid) for pid in self.grid_workers())
 
-    def workers_rss_mb(self) -> tuple[int, float]:
-        children = _children(self.process.pid)
+    def grid_workers(self) -> list[int]:
+        return [pid for pid in _children(self.process.pid) if _comm(pid) == GRID_WORKER_NAME]
+
+    def training_workers_rss_mb(self) -> tuple[int, float]:
+        children = [pid for pid in _children(self.process.pid) if _comm(pid) != GRID_WORKER_NAME]
         return len(children), sum(_rss_mb(pid) for pid in children)
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """CPU seconds of the server and its grid workers (not its training workers)."""
+        return sum(_cpu_s(pid) for pid in [self.process.pid, *self.grid_workers()])
 
     def temp_usage(self) -> dict[str, tuple[float, int]]:
         return {name: _usage(self.folders[name]) for name in ("gradio_tmp", "tmp", "runs")}
+
+
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _comm(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _rss_mb(pid: int) -> float:
@@ -347,9 +377,10 @@ def train(client, index: int, args, tally: Tally, deadline: float) -> None:
 
 
 def snapshot(server: Server) -> dict:
-    count, workers = server.workers_rss_mb()
-    return {"rss": server.rss_mb(), "workers": workers, "worker_count": count, "temp": server.temp_usage(),
-            "cpu_s": server.cpu_s(), "load": os.getloadavg()}
+    count, workers = server.training_workers_rss_mb()
+    grid_workers = server.grid_workers()
+    return {"rss": server.rss_mb(), "grid_workers": len(grid_workers), "workers": workers, "worker_count": count,
+            "temp": server.temp_usage(), "cpu_s": server.cpu_s(), "load": os.getloadavg()}
 
 
 def run_round(server: Server, photos: list[Path], args, round_number: int) -> tuple[Tally, float]:
@@ -404,7 +435,7 @@ def percentile(values: list[float], share: float) -> float:
 
 def describe_state(label: str, state: dict) -> str:
     temp = state["temp"]
-    return (f"| {label} | {state['rss']:.0f} | {state['workers']:.0f} ({state['worker_count']}) | "
+    return (f"| {label} | {state['rss']:.0f} ({state['grid_workers']}) | {state['workers']:.0f} ({state['worker_count']}) | "
             f"{temp['gradio_tmp'][0]:.1f} MB / {temp['gradio_tmp'][1]} | {temp['tmp'][0]:.1f} MB / {temp['tmp'][1]} | "
             f"{temp['runs'][0]:.1f} MB / {temp['runs'][1]} | {state['load'][0]:.1f} |")
 
@@ -483,7 +514,8 @@ def main() -> int:
             warm_client.predict(None, "", args.tiles, round_number, api_name="/augment")
             time.sleep(2)
             states.append((f"after round {round_number} (+{args.settle:.0f} s idle, one grid)", snapshot(server)))
-        print("\n| server state | RSS MB | workers RSS MB (n) | Gradio temp (size / files) | system temp | runs | load |")
+        print("\n| server state | RSS MB, with its grid workers (n) | training workers RSS MB (n) | Gradio temp (size / files) "
+              "| system temp | runs | load |")
         print("|---|---|---|---|---|---|---|")
         for label, state in states:
             print(describe_state(label, state))

@@ -16,7 +16,7 @@ import gradio as gr
 from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
-from . import explore, finetune
+from . import explore, finetune, grid_workers
 
 MAX_FILE_SIZE = os.environ.get("AUGTUNE_MAX_UPLOAD", "20mb")
 TEMP_MAX_AGE_S = explore.TEMP_MAX_AGE_S
@@ -51,8 +51,18 @@ def save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", forma
     return str(target)
 
 
+def skip_gradio_queue_analytics() -> None:
+    """Gradio 6.31 rebuilds a pandas summary of its last 10 000 events after every event, for a monitoring
+    page this app does not enable: 2.6 ms of the GIL per event with 100 events behind it, 5.3 ms with 4 000
+    (a class's two rounds of bench/load.py), 10 ms at the cap. Summarised once every 10 000 events and kept
+    at 1 000, it costs nothing. A host who enables monitoring sets both variables itself."""
+    os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "10000")
+    os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
+
+
 def build_app() -> gr.Blocks:
     processing_utils.save_pil_to_cache = save_pil_to_cache_atomically  # Gallery and Image call it through the module
+    skip_gradio_queue_analytics()  # read when the queue is made, in gr.Blocks()
     # The server already runs grids side by side and each grid's tiles on two threads: OpenCV's own
     # threads inside every call only add handover costs (a grid took 152 instead of 122 ms of CPU).
     cv2.setNumThreads(1)
@@ -132,6 +142,7 @@ def share_the_heap_between_threads(arenas: int = 2) -> None:
 
 def launch(demo: gr.Blocks, **overrides) -> None:
     share_the_heap_between_threads()
+    explore.start_grid_workers(grid_workers.count_from_environment())
     threading.Thread(target=_sweep_periodically, args=(demo,), name="augtune-temp-sweeper", daemon=True).start()
     settings = dict(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),

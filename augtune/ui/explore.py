@@ -38,6 +38,8 @@ from augtune.imageio import read_image_bytes
 from augtune.sampling import cached_bytes
 from augtune.spec import RANGES, STAGES
 
+from .grid_workers import GridWorkers
+
 ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EXAMPLES = [ASSETS / name for name in ("cat.png", "astronaut.png", "coffee.png", "rocket.jpg")]
 DEFAULT_IMAGE = EXAMPLES[0]
@@ -53,6 +55,7 @@ TEMP_MAX_AGE_S = int(os.environ.get("AUGTUNE_TEMP_MAX_AGE_S", 7200))
 KEEP_ALIVE_EVERY_S = min(60.0, TEMP_MAX_AGE_S / 10)
 TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
 ORIGINAL_MAX_SIDE = 720
+DIGEST_KEY = "augtune_sha1"  # in a decoded picture's info: the SHA-1 of the file it came from
 # Colour is what the tab is about: no chroma subsampling (4:4:4). A 224-px tile differs from its pixels
 # by 1.5 grey levels on average (Gradio's default, 75 and 4:2:0: 2.5) and takes ~15 kB.
 JPEG_QUALITY = 90
@@ -425,6 +428,7 @@ class ImageCache:
                 image = self._use(digest)
             if image is None:
                 image = augtune.load_image(data, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
+                image.info[DIGEST_KEY] = digest  # how grid workers tell pictures apart (see draw_grid)
                 with self._lock:
                     self._store(digest, image)
         else:
@@ -554,7 +558,7 @@ class RecentGrids:
             if entry is not None and entry[0]() is image:  # the same picture, not a new one at a reused id
                 self._grids.move_to_end(key)
                 return entry[1]
-        shown = render_grid(image, spec, locale)
+        shown = draw_grid(image, spec, locale)
         size = len(shown["grid"]) + len(shown["original"])
         if size <= self.max_bytes:
             with self._lock:
@@ -570,6 +574,23 @@ class RecentGrids:
 images = ImageCache()
 latest = LatestOnly()
 recent_grids = RecentGrids()
+grid_workers: GridWorkers | None = None
+
+
+def start_grid_workers(count: int) -> GridWorkers | None:
+    """Draw grids in `count` worker processes from now on (see `augtune.ui.grid_workers`); 0: here."""
+    global grid_workers
+    if count > 0 and grid_workers is None:
+        grid_workers = GridWorkers(count, render_grid, IMAGE_CACHE_BYTES // count)
+    return grid_workers
+
+
+def draw_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
+    """`render_grid`, in a grid worker when they run and the picture came from `images`."""
+    workers, digest = grid_workers, image.info.get(DIGEST_KEY)
+    if workers is None or digest is None:
+        return render_grid(image, spec, locale)
+    return workers.render(image, digest, spec, locale)
 
 
 def download_html(spec: AugSpec, locale: str) -> str:

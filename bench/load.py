@@ -20,7 +20,8 @@ Bounded: at most 200 students x 100 grids, each round gives up after --timeout s
 when the server's RSS passes --max-rss MB. Reported per round: grids served, errors, latency of a grid as the student sees it (p50/p95/max: upload,
 queue, sampling, JPEG encoding, download), each training run's queue wait and duration; and before and
 after every round: the server's RSS (with its grid workers; its training workers' apart), and the size and file count of its
-temp folders (Gradio's cache and the system temp dir the server uses). "After" is measured once the
+temp folders (Gradio's cache and the system temp dir the server uses). "Start" is measured after a warm-up grid
+over /augment and one in each grid worker. "After" is measured once the
 trainers are done, the server has idled for --settle seconds (90) and then served one grid of the default
 picture. To see cleaning within a run, the server here drops photos idle for more than 10 s from its image
 cache (900 s in production) and deletes temp files and finished runs older than --max-age (60 s; 7200 s in
@@ -376,10 +377,29 @@ def train(client, index: int, args, tally: Tally, deadline: float) -> None:
 # ----------------------------------------------------------------------------------- one round, the report
 
 
+def warm_up_grid_workers(server: Server, photos: list[Path], args) -> None:
+    """One grid in every grid worker, through the page's upload event, at once (an idle worker takes each):
+    "start" then holds what a worker allocates for good on its first grid (its tile threads, their heaps,
+    ~30 MB each), so that "after" shows what a class leaves behind."""
+    from gradio_client import Client
+
+    def one(index: int) -> None:
+        tab = ExploreTab(Client(server.url, verbose=False, download_files=False, ssl_verify=TLS))
+        check_grid(tab.upload(photos[index], tab.widgets(grid_settings(random.Random(index)), index, args.tiles)),
+                   args.tiles)
+
+    threads = [threading.Thread(target=one, args=(index % len(photos),)) for index in range(len(server.grid_workers()))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
 def snapshot(server: Server) -> dict:
     count, workers = server.training_workers_rss_mb()
     grid_workers = server.grid_workers()
-    return {"rss": server.rss_mb(), "grid_workers": len(grid_workers), "workers": workers, "worker_count": count,
+    return {"rss": server.rss_mb(), "parts": [_rss_mb(pid) for pid in [server.process.pid, *grid_workers]],
+            "grid_workers": len(grid_workers), "workers": workers, "worker_count": count,
             "temp": server.temp_usage(), "cpu_s": server.cpu_s(), "load": os.getloadavg()}
 
 
@@ -435,7 +455,8 @@ def percentile(values: list[float], share: float) -> float:
 
 def describe_state(label: str, state: dict) -> str:
     temp = state["temp"]
-    return (f"| {label} | {state['rss']:.0f} ({state['grid_workers']}) | {state['workers']:.0f} ({state['worker_count']}) | "
+    parts = " + ".join(f"{part:.0f}" for part in state["parts"])
+    return (f"| {label} | {state['rss']:.0f} ({parts}) | {state['workers']:.0f} ({state['worker_count']}) | "
             f"{temp['gradio_tmp'][0]:.1f} MB / {temp['gradio_tmp'][1]} | {temp['tmp'][0]:.1f} MB / {temp['tmp'][1]} | "
             f"{temp['runs'][0]:.1f} MB / {temp['runs'][1]} | {state['load'][0]:.1f} |")
 
@@ -504,8 +525,9 @@ def main() -> int:
 
         warm_client = Client(server.url, verbose=False, download_files=str(work / "warmup"), ssl_verify=TLS)
         warm_client.predict(handle_file(str(photos[0])), "", args.tiles, 0, api_name="/augment")
+        warm_up_grid_workers(server, photos, args)
         time.sleep(2)
-        states = [("cold (server just up)", cold), ("start (after one warm-up grid)", snapshot(server))]
+        states = [("cold (server just up)", cold), ("start (after the warm-up grids)", snapshot(server))]
         for round_number in range(1, args.rounds + 1):
             tally, wall = run_round(server, photos, args, round_number)
             report_round(round_number, tally, wall, args)
@@ -514,7 +536,7 @@ def main() -> int:
             warm_client.predict(None, "", args.tiles, round_number, api_name="/augment")
             time.sleep(2)
             states.append((f"after round {round_number} (+{args.settle:.0f} s idle, one grid)", snapshot(server)))
-        print("\n| server state | RSS MB, with its grid workers (n) | training workers RSS MB (n) | Gradio temp (size / files) "
+        print("\n| server state | RSS MB (server + grid workers) | training workers RSS MB (n) | Gradio temp (size / files) "
               "| system temp | runs | load |")
         print("|---|---|---|---|---|---|---|")
         for label, state in states:

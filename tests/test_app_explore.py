@@ -607,3 +607,28 @@ def test_a_tile_saved_by_many_requests_at_once_is_never_seen_half_written(tmp_pa
     reader.join()
     assert len(seen) > 20 and set(seen) == {len(whole)}
     assert [p.name for p in Path(path).parent.iterdir()] == [Path(path).name]  # no temporary names left
+
+
+def test_sessions_idle_past_the_temp_file_age_are_forgotten():
+    """Gradio keeps every session's state, with the last grid HTML it was sent, until 10 000 newer ones
+    exist; the sweep forgets those idle past the age at which their uploads are deleted too."""
+    import datetime
+
+    from gradio.state_holder import StateHolder
+
+    from augtune.ui.app import build_app, forget_idle_sessions
+
+    demo = build_app()
+    assert forget_idle_sessions(demo, 60) == 0  # not launched: nothing to forget, nothing fails
+    holder = StateHolder()
+    holder.set_blocks(demo)
+    html_output = next(block for block in demo.blocks.values() if getattr(block, "elem_id", None) == "augtune-grid")
+    for session in ("left the lesson", "still working"):
+        state = holder[session]
+        state[html_output._id] = html_output
+        state._update_value_in_config(html_output._id, "<div>" + "x" * 400_000 + "</div>")
+    holder.time_last_used["left the lesson"] -= datetime.timedelta(hours=3)
+    assert forget_idle_sessions(demo, max_idle_s=7200) == 1
+    assert "left the lesson" not in holder and "still working" in holder
+    assert "left the lesson" not in holder.time_last_used
+    assert forget_idle_sessions(demo, max_idle_s=7200) == 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import datetime
 import os
 import stat
 import threading
@@ -23,8 +24,8 @@ TEMP_MAX_AGE_S = explore.TEMP_MAX_AGE_S
 DELETE_CACHE = (max(10, TEMP_MAX_AGE_S // 4), TEMP_MAX_AGE_S)
 # Grids at once, per the server. When a grid was half Gradio's Python (one core, the GIL), 2 at once
 # left a 2-core server at ~1.3 cores and 3.2 grids/s under a class's load, and 4 served 3.5 grids/s
-# with a lower p95 (bench/load.py). With the pictures inline a grid is mostly pixel work outside the
-# GIL, and 4 at once serve ~10 grids/s.
+# with a lower p95 (bench/load.py). Grids are now drawn in worker processes (grid_workers.py), one per
+# core; 4 events at once keep them fed while the server reads, shares and sends the grids.
 CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 4))
 
 
@@ -118,6 +119,28 @@ def delete_old_temp_files(demo: gr.Blocks, max_age_s: float) -> int:
     return removed
 
 
+def forget_idle_sessions(demo: gr.Blocks, max_idle_s: float) -> int:
+    """Drop what Gradio keeps of every browser session not heard from for `max_idle_s`. Returns how many.
+
+    Gradio 6.31 keeps each session's state, with the last value of every output it was sent (a grid's
+    HTML: ~0.4 MB), until 10 000 sessions are newer: bench/load.py's 50 students grew the server by
+    ~40 MB a class (tracemalloc: 22 MB of grids, 6 MB of component configs). A session idle that long
+    has lost its uploaded photo to the temp-file cleaning anyway; its next event starts a fresh state
+    (the bundled cat). Fine-tune's runs are not session state: their token is in the browser."""
+    holder = getattr(demo, "state_holder", None)
+    if holder is None:  # not launched
+        return 0
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=max_idle_s)
+    with holder.lock:
+        idle = [session for session, used in list(holder.time_last_used.items()) if used < cutoff]
+    for session in idle:
+        holder.delete_state(session)  # gr.State's delete callbacks, as Gradio runs them
+        with holder.lock:
+            holder.session_data.pop(session, None)
+            holder.time_last_used.pop(session, None)
+    return len(idle)
+
+
 def _sweep_periodically(demo: gr.Blocks) -> None:
     folder = Path(get_upload_folder())
     while True:
@@ -125,6 +148,7 @@ def _sweep_periodically(demo: gr.Blocks) -> None:
         try:
             delete_old_temp_files(demo, TEMP_MAX_AGE_S)
             sweep_empty_upload_files(folder, TEMP_MAX_AGE_S)
+            forget_idle_sessions(demo, TEMP_MAX_AGE_S)
         except Exception:  # the sweeper must outlive one bad pass; the host sees why in the log
             traceback.print_exc()
 

@@ -166,13 +166,14 @@ class GridWorkers:
         threading.Thread(target=self._warm_up, name="augtune-grid-worker-start", daemon=True).start()
 
     def _warm_up(self) -> None:
+        worker = None
         try:
             worker = _Worker(self._context, self._picture_bytes)
             if not (worker.connection.poll(START_TIMEOUT_S) and worker.connection.recv() == "ready"):
                 raise TimeoutError("a grid worker did not start")
         except Exception:  # the server draws grids itself meanwhile; the host sees why in the log
             traceback.print_exc()
-            with contextlib.suppress(Exception):
+            if worker is not None:
                 worker.stop()
             return
         with self._changed:

@@ -632,3 +632,13 @@ def test_sessions_idle_past_the_temp_file_age_are_forgotten():
     assert "left the lesson" not in holder and "still working" in holder
     assert "left the lesson" not in holder.time_last_used
     assert forget_idle_sessions(demo, max_idle_s=7200) == 0
+
+
+def test_gradio_does_not_summarise_its_events_after_every_event():
+    """Gradio 6.31 rebuilds a pandas summary of up to 10 000 events after each one (5 ms of the GIL with
+    4 000 behind it) for a monitoring page the app never enables."""
+    from augtune.ui.app import build_app
+
+    queue = build_app()._queue
+    assert queue.ANAYLTICS_CACHE_FREQUENCY >= 1000  # sic: Gradio's spelling
+    assert queue.ANALYTICS_MAX_EVENTS <= 1000

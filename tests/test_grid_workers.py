@@ -15,7 +15,7 @@ from PIL import Image
 
 from augtune import AugSpec
 from augtune.ui import explore, grid_workers
-from augtune.ui.grid_workers import GridWorkers, _Pictures
+from augtune.ui.grid_workers import RESTART_WINDOW_S, GridWorkers, _Pictures, restart_delay
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -151,3 +151,10 @@ def test_a_workers_pictures_stay_within_their_budget_and_leave_when_idle():
     time.sleep(0.01)
     assert pictures.expire() == 2
     assert pictures.get("b") is None and pictures._bytes == 0
+
+
+def test_a_worker_that_keeps_dying_is_replaced_only_once_a_minute():
+    assert restart_delay([100.0], now=100.0) == 0
+    assert restart_delay([99.0, 100.0], now=100.0) == 0  # both workers of a 2-core server, killed at once
+    assert restart_delay([98.0, 99.0, 100.0], now=100.0) == RESTART_WINDOW_S
+    assert restart_delay([10.0, 20.0, 100.0], now=100.0) == 0  # long apart: bad luck, not a crash loop

@@ -38,6 +38,7 @@ DEFAULT_COUNT = min(4, os.cpu_count() or 1)
 PROCESS_NAME = "augtune-grids"
 START_TIMEOUT_S = 120.0  # importing torch and Gradio on a busy 2-core machine takes seconds, not minutes
 ANSWER_TIMEOUT_S = 60.0  # a grid takes ~0.1 s; a worker silent this long is stuck and is replaced
+RESTART_WINDOW_S = 60.0
 _KNOWN_PICTURES = 1_000  # how many digests the server remembers per worker (the worker says when it lacks one)
 
 Draw = Callable[[Image.Image, AugSpec, str], dict[str, Any]]
@@ -89,6 +90,7 @@ class GridWorkers:
         self._busy = 0
         self._changed = threading.Condition()
         self._closed = False
+        self._deaths: list[float] = []
         for _ in range(count):
             self._start_one()
 
@@ -155,17 +157,23 @@ class GridWorkers:
             self._changed.notify()
 
     def _lose(self, worker: _Worker) -> None:
+        now = time.monotonic()
         with self._changed:
             self._busy -= 1
+            self._deaths = [*self._deaths[-9:], now]
+            delay = restart_delay(self._deaths, now)
             self._changed.notify_all()
         worker.stop()
         if not self._closed:
-            self._start_one()
+            self._start_one(delay)
 
-    def _start_one(self) -> None:
-        threading.Thread(target=self._warm_up, name="augtune-grid-worker-start", daemon=True).start()
+    def _start_one(self, delay_s: float = 0.0) -> None:
+        threading.Thread(target=self._warm_up, args=(delay_s,), name="augtune-grid-worker-start", daemon=True).start()
 
-    def _warm_up(self) -> None:
+    def _warm_up(self, delay_s: float) -> None:
+        time.sleep(delay_s)
+        if self._closed:
+            return
         worker = None
         try:
             worker = _Worker(self._context, self._picture_bytes)
@@ -185,6 +193,14 @@ class GridWorkers:
             up = len(self._idle) + self._busy
         if up == self.count:
             print(f"augtune: {up} grid workers drawing", flush=True)  # bench/load.py waits for this line
+
+
+def restart_delay(deaths: list[float], now: float) -> float:
+    """How long to wait before replacing a worker that died, given when workers died (monotonic seconds).
+    Starting one costs ~7 s of CPU (torch, Gradio): a picture that crashed a worker on every grid must not
+    make every grid pay for that. The server draws grids itself meanwhile."""
+    recent = [death for death in deaths if now - death < RESTART_WINDOW_S]
+    return 0.0 if len(recent) <= 2 else RESTART_WINDOW_S
 
 
 def _name_process(name: str) -> None:

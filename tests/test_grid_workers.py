@@ -4,6 +4,7 @@ and no error for anyone when a worker dies, lost a picture, or is not up yet."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -120,11 +121,12 @@ def test_workers_die_with_their_server():
         from augtune.ui.grid_workers import GridWorkers
         pool = GridWorkers(2, explore.render_grid, picture_bytes=2**20)
         assert pool.wait_until_ready()
-        print(" ".join(str(worker.process.pid) for worker in pool._idle), flush=True)
+        print("pids " + " ".join(str(worker.process.pid) for worker in pool._idle), flush=True)  # one piece
         os.kill(os.getpid(), 9)
     """)
     done = subprocess.run([sys.executable, "-c", script, ROOT], capture_output=True, text=True, timeout=300)
-    pids = [int(pid) for pid in done.stdout.strip().splitlines()[-1].split()]  # after the pool's "drawing" line
+    # the pool prints its own "drawing" line from another thread: it may even land inside this one's
+    pids = [int(pid) for pid in re.findall(r"pids ((?:\d+ ?)+)", done.stdout)[0].split()] if "pids " in done.stdout else []
     assert len(pids) == 2, done.stderr
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and any(_alive(pid) for pid in pids):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from augtune import AugSpec
 from augtune.ui import explore, grid_workers
-from augtune.ui.grid_workers import RESTART_WINDOW_S, GridWorkers, _Pictures, restart_delay
+from augtune.ui.grid_workers import RESTART_WINDOW_S, GridWorkers, restart_delay
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -145,14 +145,14 @@ def _alive(pid: int) -> bool:
 def test_a_workers_pictures_stay_within_their_budget_and_leave_when_idle():
     size_of = explore._image_bytes
     one = size_of(Image.new("RGB", (64, 64)))
-    pictures = _Pictures(max_bytes=2 * one, idle_s=3600, size_of=size_of)
+    pictures = explore.Pictures(max_bytes=2 * one, idle_s=3600, size_of=size_of)
     for name in "abc":
         pictures.put(name, Image.new("RGB", (64, 64)))
     assert pictures.get("a") is None and pictures.get("b") is not None and pictures.get("c") is not None
     pictures.idle_s = 0
     time.sleep(0.01)
     assert pictures.expire() == 2
-    assert pictures.get("b") is None and pictures._bytes == 0
+    assert pictures.get("b") is None and pictures.size_bytes == 0
 
 
 def test_a_worker_that_keeps_dying_is_replaced_only_once_a_minute():

@@ -25,6 +25,7 @@ import urllib.parse
 import weakref
 from collections import OrderedDict
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
@@ -396,6 +397,53 @@ def localize_error(message: str, locale: str = "en") -> str:
     return message
 
 
+class Pictures:
+    """Pictures by key (their file's SHA-1), least recently used first, within `max_bytes` (as `size_of`
+    counts them; the newest always stays) and dropped once unused for `idle_s`. Not locked: the owner
+    locks (ImageCache), or has one thread (a grid worker)."""
+
+    def __init__(self, max_bytes: int, idle_s: float, size_of: Callable[[Image.Image], int]) -> None:
+        self.max_bytes, self.idle_s, self._size_of = max_bytes, idle_s, size_of
+        self._pictures: OrderedDict[str, tuple[Image.Image, float]] = OrderedDict()  # key -> (picture, last use)
+        self._bytes = 0
+
+    def get(self, key: str) -> Image.Image | None:
+        entry = self._pictures.get(key)
+        if entry is None:
+            return None
+        self._pictures[key] = (entry[0], time.monotonic())
+        self._pictures.move_to_end(key)
+        return entry[0]
+
+    def put(self, key: str, picture: Image.Image) -> None:
+        if key in self._pictures:
+            self._bytes -= self._size_of(self._pictures.pop(key)[0])
+        self._pictures[key] = (picture, time.monotonic())
+        self._bytes += self._size_of(picture)
+        while self._bytes > self.max_bytes and len(self._pictures) > 1:
+            self._drop_oldest()
+
+    def expire(self) -> int:
+        """Drop the pictures unused for `idle_s`; returns how many."""
+        cutoff = time.monotonic() - self.idle_s
+        dropped = 0
+        while self._pictures and next(iter(self._pictures.values()))[1] < cutoff:
+            self._drop_oldest()
+            dropped += 1
+        return dropped
+
+    def _drop_oldest(self) -> None:
+        _, (picture, _) = self._pictures.popitem(last=False)
+        self._bytes -= self._size_of(picture)
+
+    def __len__(self) -> int:
+        return len(self._pictures)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+
 class ImageCache:
     """Decoded images by content, most recently used first, within a memory budget; unused ones are
     dropped after `idle_s`. Slider moves then cost no decoding, an API caller who sends the same photo
@@ -406,31 +454,29 @@ class ImageCache:
     a host sets against the machine's memory (AUGTUNE_IMAGE_CACHE_MB)."""
 
     def __init__(self, max_bytes: int = IMAGE_CACHE_BYTES, idle_s: float = IMAGE_CACHE_IDLE_S) -> None:
-        self.max_bytes, self.idle_s = max_bytes, idle_s
         self._paths: OrderedDict[str, tuple[tuple[int, int], str]] = OrderedDict()  # path -> (stamp, digest)
-        self._images: OrderedDict[str, tuple[Image.Image, float]] = OrderedDict()  # digest -> (image, last use)
-        self._bytes = 0
+        self._images = Pictures(max_bytes, idle_s, _image_bytes)  # by digest
         self._lock = threading.Lock()
 
     def get(self, path: str | os.PathLike) -> Image.Image:
         key = str(path)
         stamp = _stamp(key)
         with self._lock:
-            expired = self._expire()
+            expired = self._images.expire()
             known = self._paths.get(key)
-            image = self._use(known[1]) if known is not None and (stamp is None or known[0] == stamp) else None
+            image = self._images.get(known[1]) if known is not None and (stamp is None or known[0] == stamp) else None
         if expired:
             _return_freed_memory()  # outside the lock: other requests need not wait for it
         if image is None:
             data = read_image_bytes(key)  # ImageError (one sentence) when it is gone or too large
             digest = hashlib.sha1(data).hexdigest()
             with self._lock:
-                image = self._use(digest)
+                image = self._images.get(digest)
             if image is None:
                 image = augtune.load_image(data, max_side=DECODE_MAX_SIDE)  # ImageError: one sentence
                 image.info[DIGEST_KEY] = digest  # how grid workers tell pictures apart (see draw_grid)
                 with self._lock:
-                    self._store(digest, image)
+                    self._images.put(digest, image)
         else:
             digest = known[1]
         if stamp is not None:  # None: the file appeared after the stat; its next request records it
@@ -442,37 +488,9 @@ class ImageCache:
                     self._paths.popitem(last=False)
         return image
 
-    def _use(self, digest: str) -> Image.Image | None:
-        entry = self._images.get(digest)
-        if entry is None:
-            return None
-        self._images[digest] = (entry[0], time.monotonic())
-        self._images.move_to_end(digest)
-        return entry[0]
-
-    def _store(self, digest: str, image: Image.Image) -> None:
-        if digest not in self._images:
-            self._bytes += _image_bytes(image)
-        self._images[digest] = (image, time.monotonic())
-        self._images.move_to_end(digest)
-        while self._bytes > self.max_bytes and len(self._images) > 1:
-            self._drop(next(iter(self._images)))
-
-    def _expire(self) -> int:
-        cutoff = time.monotonic() - self.idle_s
-        dropped = 0
-        while self._images and next(iter(self._images.values()))[1] < cutoff:
-            self._drop(next(iter(self._images)))
-            dropped += 1
-        return dropped
-
-    def _drop(self, digest: str) -> None:
-        image, _ = self._images.pop(digest)
-        self._bytes -= _image_bytes(image)
-
     @property
     def size_bytes(self) -> int:
-        return self._bytes
+        return self._images.size_bytes
 
 
 def _stamp(path: str) -> tuple[int, int] | None:

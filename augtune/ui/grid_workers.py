@@ -220,43 +220,6 @@ def _picture(payload: tuple) -> Image.Image:
     return image
 
 
-class _Pictures:
-    """A worker's pictures by digest, most recently used last, within a memory budget and an idle time."""
-
-    def __init__(self, max_bytes: int, idle_s: float, size_of: Callable[[Image.Image], int]) -> None:
-        self.max_bytes, self.idle_s, self._size_of = max_bytes, idle_s, size_of
-        self._pictures: OrderedDict[str, tuple[Image.Image, float]] = OrderedDict()
-        self._bytes = 0
-
-    def get(self, digest: str) -> Image.Image | None:
-        entry = self._pictures.get(digest)
-        if entry is None:
-            return None
-        self._pictures[digest] = (entry[0], time.monotonic())
-        self._pictures.move_to_end(digest)
-        return entry[0]
-
-    def put(self, digest: str, image: Image.Image) -> None:
-        if digest in self._pictures:
-            self._bytes -= self._size_of(self._pictures.pop(digest)[0])
-        self._pictures[digest] = (image, time.monotonic())
-        self._bytes += self._size_of(image)
-        while self._bytes > self.max_bytes and len(self._pictures) > 1:
-            self._drop()
-
-    def expire(self) -> int:
-        cutoff = time.monotonic() - self.idle_s
-        dropped = 0
-        while self._pictures and next(iter(self._pictures.values()))[1] < cutoff:
-            self._drop()
-            dropped += 1
-        return dropped
-
-    def _drop(self) -> None:
-        _, (image, _) = self._pictures.popitem(last=False)
-        self._bytes -= self._size_of(image)
-
-
 def serve(connection, picture_bytes: int) -> None:
     """A worker: draw every grid asked for, until the server closes the pipe (or dies)."""
     jobs._exit_with_parent()
@@ -268,7 +231,7 @@ def serve(connection, picture_bytes: int) -> None:
     _name_process(PROCESS_NAME)
     cv2.setNumThreads(1)  # the worker already draws a grid's tiles on two threads
     share_the_heap_between_threads()
-    pictures = _Pictures(picture_bytes, explore.IMAGE_CACHE_IDLE_S, explore._image_bytes)
+    pictures = explore.Pictures(picture_bytes, explore.IMAGE_CACHE_IDLE_S, explore._image_bytes)
     # Pictures idle past their time leave even when no grid comes: after a class, memory goes back.
     expire_every_s = max(1.0, min(60.0, explore.IMAGE_CACHE_IDLE_S / 2))
     connection.send("ready")

@@ -15,8 +15,15 @@ event that the engine polls at every batch, and a worker that does not stop with
 killed. Finished runs and their files are deleted `AUGTUNE_RUN_TTL_S` seconds (default 2 h) after
 they end.
 
+A run may train on several GPUs of the machine at once (`AUGTUNE_GPUS_PER_RUN`): its worker then
+launches the run's processes through torchrun's own engine (`elastic_launch`, what `torchrun` runs),
+each rank on its own GPU (augtune.distributed), and only rank 0 sends events. Such a run counts as that
+many GPUs against `AUGTUNE_MAX_JOBS`, and gets GPUs no other run holds. A dead rank makes torchrun's
+agent stop the others, and the run ends with a sentence that says which process died.
+
 Settings (environment):
-    AUGTUNE_MAX_JOBS      runs training at the same time (default 1)
+    AUGTUNE_MAX_JOBS      GPUs (or CPU training slots) used at the same time (default: AUGTUNE_GPUS_PER_RUN)
+    AUGTUNE_GPUS_PER_RUN  processes (each its own GPU, where there are GPUs) that train one run (default 1)
     AUGTUNE_MAX_QUEUED    runs allowed to wait; more are refused politely (default 100)
     AUGTUNE_RUN_TTL_S     seconds a finished run and its files are kept (default 7200)
     AUGTUNE_MAX_RUN_S     a run still training after this many seconds is stopped (default 3600)
@@ -31,6 +38,7 @@ import copy
 import multiprocessing
 import os
 import queue
+import re
 import secrets
 import shutil
 import sys
@@ -103,6 +111,7 @@ class Job:
     worker: Worker | None = None
     stop_deadline: float | None = None
     stop_reason: str = ""
+    slots: list[int] = field(default_factory=list)  # the GPU slots it trains on, while it runs
 
 
 class JobManager:
@@ -115,12 +124,21 @@ class JobManager:
         max_queued: int | None = None,
         ttl_s: float | None = None,
         max_run_s: float | None = None,
+        gpus_per_run: int | None = None,
     ) -> None:
         self.runs_dir = Path(
             runs_dir or os.environ.get("AUGTUNE_RUNS_DIR") or Path(tempfile.gettempdir()) / "augtune-runs"
         )
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.max_jobs = max_jobs or _env_number("AUGTUNE_MAX_JOBS", 1)
+        self.gpus_per_run = gpus_per_run or _env_number("AUGTUNE_GPUS_PER_RUN", 1)
+        self.max_jobs = max_jobs or _env_number("AUGTUNE_MAX_JOBS", self.gpus_per_run)
+        if self.gpus_per_run > self.max_jobs:
+            raise ValueError(
+                f"AUGTUNE_GPUS_PER_RUN ({self.gpus_per_run}) is more than AUGTUNE_MAX_JOBS ({self.max_jobs}) GPUs, "
+                "so no run could ever start; raise AUGTUNE_MAX_JOBS to the number of GPUs the server may use."
+            )
+        # With several GPUs per run, each run gets its own; slot k is the k-th GPU the server sees.
+        self._free_slots = list(range(self.max_jobs))
         self.max_queued = max_queued or _env_number("AUGTUNE_MAX_QUEUED", 100)
         self.ttl_s = ttl_s or _env_number("AUGTUNE_RUN_TTL_S", 7200.0, float)
         self.max_run_s = max_run_s or _env_number("AUGTUNE_MAX_RUN_S", 3600.0, float)
@@ -305,7 +323,7 @@ class JobManager:
         return sum(job.status in (RUNNING, CANCELLING) for job in self._jobs.values())
 
     def _start_waiting(self) -> None:
-        while self._waiting and self._running_count() < self.max_jobs and not self._closed.is_set():
+        while self._waiting and len(self._free_slots) >= self.gpus_per_run and not self._closed.is_set():
             job = self._jobs[self._waiting.popleft()]
             try:
                 self._launch(job)
@@ -317,7 +335,8 @@ class JobManager:
         worker, self._spare = self._spare, None
         if worker is None or not worker.process.is_alive():
             worker = Worker(self._context)
-        worker.assign(job.config.to_dict(), str(job.run_dir))
+        job.slots, self._free_slots = self._free_slots[: self.gpus_per_run], self._free_slots[self.gpus_per_run :]
+        worker.assign(job.config.to_dict(), str(job.run_dir), _gpus(job.slots) if self.gpus_per_run > 1 else [])
         job.worker = worker
         job.status = RUNNING
         job.started = time.time()
@@ -399,12 +418,20 @@ class JobManager:
         job.version += 1
 
     def _finish(self, job: Job, status: str, error: str = "") -> None:
+        self._free_slots = sorted(self._free_slots + job.slots)
+        job.slots = []
         job.status = status
         job.error = error or ""
         job.finished = time.time()
         job.message = ""
         job.stop_deadline = None
         job.version += 1
+
+
+def _gpus(slots: list[int]) -> list[str]:
+    """The CUDA device ids of these slots, counted among the GPUs the host lets the server see."""
+    visible = [name.strip() for name in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if name.strip()]
+    return [visible[slot] if slot < len(visible) else str(slot) for slot in slots]
 
 
 def _same(a: str, b: str) -> bool:
@@ -474,8 +501,9 @@ class Worker:
             self.process.start()
         inbox.close()
 
-    def assign(self, config: dict, out_dir: str) -> None:
-        self._outbox.send((config, out_dir))
+    def assign(self, config: dict, out_dir: str, gpus: list[str]) -> None:
+        """Hands the worker its run; with more than one GPU named, the run trains on all of them."""
+        self._outbox.send((config, out_dir, gpus))
         self._outbox.close()
 
     def next_event(self, timeout: float) -> dict | None:
@@ -506,15 +534,16 @@ def run_worker(inbox, events, stop) -> None:
     with contextlib.suppress(Exception):  # a failed import is reported by _train, with its run
         from . import train  # noqa: F401 - imported now, while no one is waiting for it
     try:
-        config, out_dir = inbox.recv()
+        config, out_dir, gpus = inbox.recv()
     except (EOFError, OSError):
         return  # the manager closed without a run for this worker
-    events.put({"kind": "end", **_train(config, out_dir, events, stop)})
+    end = _train_on_ranks(config, out_dir, events, stop, gpus) if len(gpus) > 1 else _train(config, out_dir, events, stop)
+    events.put({"kind": "end", **end})
     events.close()
     events.join_thread()
 
 
-def _train(config: dict, out_dir: str, events, stop) -> dict:
+def _train(config: dict, out_dir: str, events, stop, *, among_ranks: bool = False) -> dict:
     try:
         from .train import Cancelled, TrainConfig, TrainError, train
     except Exception as error:  # noqa: BLE001 - a broken install must still end the run with a sentence
@@ -530,8 +559,90 @@ def _train(config: dict, out_dir: str, events, stop) -> dict:
     except BaseException as error:  # noqa: BLE001 - every way a run can end must reach the user
         if _is_out_of_memory(error):
             return {"status": FAILED, "error": "Training ran out of memory; try a smaller batch size or image size."}
+        if among_ranks:  # often only the echo of another rank's death: the launcher sees every rank and says which
+            raise
         traceback.print_exc()  # for the host's log; the user gets one sentence
         return {"status": FAILED, "error": f"Training stopped because of an unexpected error: {_sentence(error)}"}
+
+
+def _train_on_ranks(config: dict, out_dir: str, events, stop, gpus: list[str]) -> dict:
+    """One run on len(gpus) processes, launched the way torchrun launches them, each rank on its own GPU."""
+    from torch.distributed.elastic.multiprocessing.api import DefaultLogsSpecs
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+    from .distributed import collective_timeout
+
+    processes = len(gpus)
+    os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)  # this worker process serves this one run
+    if "OMP_NUM_THREADS" not in os.environ:  # as torchrun does: the ranks share the cores, not each take them all
+        os.environ["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+    launch = LaunchConfig(
+        min_nodes=1,
+        max_nodes=1,
+        nproc_per_node=processes,
+        run_id=secrets.token_hex(8),
+        rdzv_backend="c10d",
+        rdzv_endpoint="127.0.0.1:0",  # torchrun --standalone: a free port of this machine
+        max_restarts=0,
+        monitor_interval=0.5,
+        # The agent's error files go with the run's files (else one folder per run stays in the system temp).
+        logs_specs=DefaultLogsSpecs(log_dir=str(Path(out_dir) / ".ranks")),
+    )
+    try:
+        ends = elastic_launch(launch, _train_rank)(config, out_dir, events, stop)
+    except ChildFailedError as error:  # a rank died or failed; torchrun's agent has stopped the others
+        if stop.is_set():
+            return {"status": CANCELLED}
+        # A killed rank is the cause; the others then fail on their next collective, a moment later.
+        killed = sorted(((rank, failure) for rank, failure in error.failures.items() if failure.exitcode < 0), key=lambda item: item[0])
+        rank, failure = killed[0] if killed else error.get_first_failure()
+        if failure.exitcode < 0:
+            return {
+                "status": FAILED,
+                "error": f"Training process {rank + 1} of {processes} stopped unexpectedly (killed by signal "
+                f"{failure.signal_name()}), so the run was ended; the machine may have run out of memory, so try a "
+                "smaller batch size or image size.",
+            }
+        message = _failure_message(failure)
+        if re.search(r"timed out|timeout", message, re.IGNORECASE):
+            return {
+                "status": FAILED,
+                "error": f"Training process {rank + 1} of {processes} waited "
+                f"{collective_timeout().total_seconds():g} s for the others without an answer, so the run was ended "
+                "(AUGTUNE_COLLECTIVE_TIMEOUT_S sets how long).",
+            }
+        return {
+            "status": FAILED,
+            "error": f"Training process {rank + 1} of {processes} stopped because of an unexpected error: {message}",
+        }
+    except Exception as error:  # noqa: BLE001 - the rendezvous itself failed (no free port, ...)
+        traceback.print_exc()
+        return {"status": FAILED, "error": f"The training processes could not be started ({_sentence(error)})."}
+    return ends[0]
+
+
+def _failure_message(failure) -> str:
+    """The first line of what a failed rank raised (torchrun's agent records it in an error file)."""
+    message = failure.message
+    if isinstance(message, dict):
+        message = message.get("message", "")
+    lines = str(message or "").strip().splitlines()
+    # gloo and NCCL start their messages with their source file: "[.../pair.cc:545] Read error ..."
+    return _sentence(re.sub(r"\[[^\]]*\.(?:cc|cpp|h):\d+\]\s*", "", lines[0])) if lines else f"exit code {failure.exitcode}"
+
+
+def _train_rank(config: dict, out_dir: str, events, stop) -> dict:
+    """One rank of a run on several processes. A rank whose run fails tells the user why and exits non-zero,
+    so that torchrun's agent stops the other ranks at once instead of leaving them waiting for it."""
+    _exit_with_parent()  # a killed worker takes its ranks with it
+    end = _train(config, out_dir, events, stop, among_ranks=True)
+    if end["status"] == FAILED:
+        events.put({"kind": "end", **end})
+        events.close()
+        events.join_thread()
+        sys.exit(1)
+    return end
 
 
 def _is_out_of_memory(error: BaseException) -> bool:

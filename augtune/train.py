@@ -35,7 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 from torchvision.transforms import v2
 
-from . import report
+from . import distributed, report
 from .batch_augment import BatchAugment
 from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
 from .model import build_model, param_groups
@@ -189,103 +189,122 @@ def train(
     """
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    emit = on_event or (lambda event: None)
     stop = should_stop or (lambda: False)
+    # Under torchrun this process is one rank of several (augtune.distributed); otherwise a world of one.
+    with distributed.join(pick_device(config.device)) as (ranks, device):
+        emit = (on_event or (lambda event: None)) if ranks.main else (lambda event: None)
+        if ranks.main:
+            out_dir.mkdir(parents=True, exist_ok=True)
 
-    def status(message: str) -> None:
-        emit({"kind": "status", "message": message})
+        def status(message: str) -> None:
+            emit({"kind": "status", "message": message})
 
-    # The machine: CUDA gets mixed precision and channels-last memory layout.
-    device = pick_device(config.device)
-    on_cuda = device.type == "cuda"
-    amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else None
-    memory_format = torch.channels_last if on_cuda else torch.contiguous_format
-    # cuDNN's kernel search (benchmark=True) was measured on an H200 (bench/gpu.sh): it made the first epoch
-    # 4-9 s instead of 1 s and gained ~0.1 s per later epoch, a loss for jobs of a few epochs.
-    torch.backends.cudnn.benchmark = False
-    emit({"kind": "device", "device": _device_name(device), "amp": amp_dtype is not None, "channels_last": on_cuda})
+        # The machine: CUDA gets mixed precision and channels-last memory layout.
+        on_cuda = device.type == "cuda"
+        amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if on_cuda else None
+        memory_format = torch.channels_last if on_cuda else torch.contiguous_format
+        # cuDNN's kernel search (benchmark=True) was measured on an H200 (bench/gpu.sh): it made the first epoch
+        # 4-9 s instead of 1 s and gained ~0.1 s per later epoch, a loss for jobs of a few epochs.
+        torch.backends.cudnn.benchmark = False
+        emit({"kind": "device", "device": _device_name(device), "amp": amp_dtype is not None, "channels_last": on_cuda,
+              **({"processes": ranks.world} if ranks.world > 1 else {})})
+        if config.batch_size < 2 * ranks.world:
+            raise TrainError(f"A batch of {config.batch_size} images cannot be shared by {ranks.world} processes "
+                             "(each needs at least 2); choose a larger batch size.")
 
-    # The data, decoded once into memory at the training size.
-    dataset = load(config.data, config.image_size, status=status, should_stop=stop, allowed_roots=allowed_roots)
-    emit(dataset.event())
-    if stop():
-        raise Cancelled()
+        # The data, decoded once into memory at the training size (made or downloaded once, by rank 0 first).
+        dataset = ranks.main_first(lambda: load(config.data, config.image_size, status=status, should_stop=stop,
+                                                allowed_roots=allowed_roots))
+        emit(dataset.event())
+        if ranks.any(stop()):
+            raise Cancelled()
 
-    # The model: ImageNet (or file, or random) weights, a new head, two parameter groups.
-    torch.manual_seed(config.seed)
-    model = build_model(
-        len(dataset.classes),
-        pretrained=config.pretrained,
-        weights_path=config.weights_path,
-        status=status,
-        should_stop=stop,
-    )
-    model = model.to(device, memory_format=memory_format)
-    groups = param_groups(model, config.lr, config.head_lr_mult)
-    if config.optimizer == "sgd":
-        optimizer = torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay)
-    else:
-        optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    augment = train_transform(config.augment, config.image_size)
-    normalize = Normalizer(device, memory_format)
-    train_split = _to(dataset.train, device if on_cuda else torch.device("cpu"))
-    test_split = _to(dataset.test, device if on_cuda else torch.device("cpu"))
-
-    # The loop: the lesson's, one log line per epoch.
-    rows: list[EpochRow] = []
-    metrics_path = out_dir / "metrics.csv"
-    _write_metrics(metrics_path, rows)
-    shuffle = torch.Generator().manual_seed(config.seed)
-    status("Training...")
-    for epoch in range(1, config.epochs + 1):
-        epoch_start = time.perf_counter()
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        seen = 0
-        order = torch.randperm(len(train_split), generator=shuffle)
-        batches = _batch_indices(order, config.batch_size)
-        for index, indices in enumerate(batches):
-            if stop():
-                raise Cancelled()
-            indices = indices.to(train_split.pixels.device)  # pixels and labels share a device
-            inputs = normalize(augment(train_split.pixels[indices]))
-            labels = train_split.labels[indices]
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits = model(inputs)
-                loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            loss_sum += loss.detach().float() * len(labels)
-            correct += (logits.detach().argmax(1) == labels).sum()
-            seen += len(labels)
-            emit({"kind": "progress", "epoch": epoch, "batch": index + 1, "batches": len(batches)})
-        train_seconds = time.perf_counter() - epoch_start
-        predictions = predict(model, test_split, normalize, amp_dtype, stop)
-        row = EpochRow(
-            epoch=epoch,
-            loss=float(loss_sum) / max(seen, 1),
-            train_acc=float(correct) / max(seen, 1),
-            test_acc=float((predictions == test_split.labels.cpu()).float().mean()) if len(test_split) else 0.0,
-            seconds=time.perf_counter() - epoch_start,
-            images_per_s=seen / max(train_seconds, 1e-9),
+        # The model: ImageNet (or file, or random) weights, a new head, two parameter groups.
+        torch.manual_seed(config.seed)
+        net = build_model(
+            len(dataset.classes),
+            pretrained=config.pretrained,
+            weights_path=config.weights_path,
+            status=status,
+            should_stop=stop,
         )
-        if not math.isfinite(row.loss):
-            raise TrainError(f"Training diverged in epoch {epoch} (the loss is not a number any more); lower the learning rate.")
-        rows.append(row)
-        _write_metrics(metrics_path, rows)
-        emit({"kind": "epoch", "row": asdict(row), "log_line": row.log_line()})
+        net = net.to(device, memory_format=memory_format)
+        model = ranks.wrap(net, device)  # what the training steps call; DDP averages its gradients
+        ranks.own_stream(config.seed)  # no two ranks draw the same crops
+        groups = param_groups(net, config.lr, config.head_lr_mult)
+        if config.optimizer == "sgd":
+            optimizer = torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay)
+        else:
+            optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+        scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+        augment = train_transform(config.augment, config.image_size)
+        normalize = Normalizer(device, memory_format)
+        train_split = _to(dataset.train, device if on_cuda else torch.device("cpu"))
+        test_split = _to(dataset.test, device if on_cuda else torch.device("cpu"))
+        test_part = _part(test_split, ranks)
 
-    # What the model gets wrong, and the run's files.
-    result = _summarise(config, dataset, test_split.labels.cpu(), predictions, rows, device, model, out_dir)
-    result.seconds = time.perf_counter() - started
-    (out_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
-    emit({"kind": "done", "result": result.to_dict()})
-    return result
+        # The loop: the lesson's, one log line per epoch.
+        rows: list[EpochRow] = []
+        metrics_path = out_dir / "metrics.csv"
+        if ranks.main:
+            _write_metrics(metrics_path, rows)
+        shuffle = torch.Generator().manual_seed(config.seed)  # the same order on every rank
+        status("Training...")
+        for epoch in range(1, config.epochs + 1):
+            epoch_start = time.perf_counter()
+            model.train()
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            seen = 0
+            order = torch.randperm(len(train_split), generator=shuffle)
+            batches = _batch_indices(order, config.batch_size, ranks.world)
+            for index, batch in enumerate(batches):
+                if ranks.any(stop()):
+                    raise Cancelled()
+                indices = ranks.share(batch).to(train_split.pixels.device)  # pixels and labels share a device
+                inputs = normalize(augment(train_split.pixels[indices]))
+                labels = train_split.labels[indices]
+                with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+                    logits = model(inputs)
+                    # Weighted by this rank's share of the batch, so that DDP's average over the ranks is the
+                    # global batch's mean loss (the factor is exactly 1 for one process).
+                    loss = F.cross_entropy(logits, labels) * (len(labels) * ranks.world / len(batch))
+                optimizer.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+                loss_sum += loss.detach().float() * len(batch) / ranks.world  # this rank's summed loss
+                correct += (logits.detach().argmax(1) == labels).sum()
+                seen += len(labels)
+                emit({"kind": "progress", "epoch": epoch, "batch": index + 1, "batches": len(batches)})
+            train_seconds = time.perf_counter() - epoch_start
+            predictions = ranks.gather(predict(net, test_part, normalize, amp_dtype, stop))
+            totals = ranks.sum(torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)]))
+            loss_total, correct_total, seen_total = (float(value) for value in totals)
+            row = EpochRow(
+                epoch=epoch,
+                loss=loss_total / max(seen_total, 1),
+                train_acc=correct_total / max(seen_total, 1),
+                test_acc=float((predictions == test_split.labels.cpu()).float().mean()) if len(test_split) else 0.0,
+                seconds=time.perf_counter() - epoch_start,
+                images_per_s=seen_total / max(train_seconds, 1e-9),
+            )
+            if not math.isfinite(row.loss):
+                raise TrainError(f"Training diverged in epoch {epoch} (the loss is not a number any more); lower the learning rate.")
+            rows.append(row)
+            if ranks.main:
+                _write_metrics(metrics_path, rows)
+            emit({"kind": "epoch", "row": asdict(row), "log_line": row.log_line()})
+
+        # What the model gets wrong, and the run's files (rank 0 writes them; the others only train).
+        if not ranks.main:
+            return TrainResult(config, list(dataset.classes), rows, {}, [], [], _device_name(device),
+                               time.perf_counter() - started, out_dir)
+        result = _summarise(config, dataset, test_split.labels.cpu(), predictions, rows, device, net, out_dir)
+        result.seconds = time.perf_counter() - started
+        (out_dir / "result.json").write_text(json.dumps(result.to_dict(), indent=2))
+        emit({"kind": "done", "result": result.to_dict()})
+        return result
 
 
 def pick_device(name: str) -> torch.device:
@@ -339,11 +358,20 @@ def predict(model: nn.Module, split: Split, normalize: Normalizer, amp_dtype, st
     return torch.cat(predictions) if predictions else torch.empty(0, dtype=torch.long)
 
 
-def _batch_indices(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+def _batch_indices(order: torch.Tensor, batch_size: int, processes: int = 1) -> list[torch.Tensor]:
     batches = list(order.split(batch_size))
-    if len(batches) > 1 and len(batches[-1]) < 2:  # BatchNorm cannot train on a batch of one
+    if len(batches) > 1 and len(batches[-1]) < 2 * processes:  # BatchNorm cannot train on a batch of one
         batches.pop()
     return batches
+
+
+def _part(split: Split, ranks: distributed.Ranks) -> Split:
+    """This rank's contiguous part of the test set (the whole set for one process)."""
+    if ranks.world == 1:
+        return split
+    indices = ranks.share(torch.arange(len(split)))
+    start, end = (int(indices[0]), int(indices[-1]) + 1) if len(indices) else (0, 0)
+    return Split(split.pixels[start:end], split.labels[start:end], split.names[start:end])
 
 
 def _to(split: Split, device: torch.device) -> Split:
@@ -409,6 +437,9 @@ def _summarise(config, dataset: DataSet, truth, predictions, rows, device, model
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    # Under torchrun every rank runs this; rank 0 speaks for the run, the others only of their own failures.
+    rank = distributed.rank_from_env()
+    speaks = rank == 0
     try:
         config = TrainConfig(
             data=args.data,
@@ -437,23 +468,29 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif event["kind"] == "device":
                 device.update(event)  # shown with the data, so that a bad --data is the only line printed
             elif event["kind"] == "data" and not args.quiet:
-                print(f"device {device['device']} (mixed precision: {device['amp']})", file=sys.stderr, flush=True)
+                processes = f", {device['processes']} processes" if device.get("processes") else ""
+                print(f"device {device['device']} (mixed precision: {device['amp']}{processes})", file=sys.stderr, flush=True)
                 counts = ", ".join(f"{c} {event['train_counts'][c]}/{event['test_counts'][c]}" for c in event["classes"])
                 print(f"classes (train/test images): {counts}", file=sys.stderr, flush=True)
                 if event["note"]:
                     print(event["note"], file=sys.stderr, flush=True)
 
         result = train(config, Path(args.out), on_event=show, allowed_roots=roots)
-    except (TrainError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
+    except ValueError as error:  # the settings: the same on every rank, so said once
+        if speaks:
+            print(f"error: {error}", file=sys.stderr)
+        return 2
+    except TrainError as error:
+        print(f"error{'' if speaks else f' (rank {rank})'}: {error}", file=sys.stderr)
         return 2
     except Cancelled:
         print("error: cancelled", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+        if speaks:
+            print("error: interrupted", file=sys.stderr)
         return 2
-    if not args.quiet:
+    if speaks and not args.quiet:
         print(f"wrote metrics.csv, model.pt, curves.png, confusion.png, misclassified.png, result.json to {args.out} "
               f"({result.seconds:.1f} s on {result.device})", file=sys.stderr)
     return 0

@@ -43,11 +43,11 @@ class _ArmingInbox:
         self._inbox = inbox
 
     def recv(self):
-        config, out_dir = self._inbox.recv()
-        label = config.get("label") or ""
+        run = self._inbox.recv()  # (config, out_dir, gpus)
+        label = run[0].get("label") or ""
         if label.startswith(FAULT):
             _arm(label[len(FAULT):])
-        return config, out_dir
+        return run
 
     def __getattr__(self, name):
         return getattr(self._inbox, name)

@@ -4,6 +4,8 @@
 WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) in its environment; `join()` turns that into `Ranks`.
 A process started any other way is a world of one: `Ranks()` then does no collective at all, and every
 method is the plain single-process operation, so `python -m augtune.train` computes what it always did.
+(`torchrun --nproc_per_node=1` does form a group of one and wraps the model in DDP, which computes the
+same numbers: it is how bench/finetune.py --ddp measures what DDP itself costs on one GPU.)
 
 How a run is split (augtune.train uses these):
 - Every rank draws the same shuffled order of the training set each epoch (the run's seed), and takes
@@ -62,6 +64,7 @@ class Ranks:
     world: int = 1
     local_rank: int = 0
     control: Any = None  # the gloo group that agrees on the CPU
+    grouped: bool = False  # launched by torchrun: a process group exists, even of one
 
     @property
     def main(self) -> bool:
@@ -108,7 +111,7 @@ class Ranks:
 
     def wrap(self, model: nn.Module, device: torch.device) -> nn.Module:
         """The module the training steps call: DistributedDataParallel over the ranks, or the model itself."""
-        if self.world == 1:
+        if not self.grouped:
             return model
         device_ids = [device.index] if device.type == "cuda" else None
         return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
@@ -126,10 +129,10 @@ def join(device: torch.device) -> Iterator[tuple[Ranks, torch.device]]:
     Under torchrun with CUDA each rank takes the GPU of its LOCAL_RANK, and collectives go through NCCL;
     on the CPU through gloo.
     """
-    world = int(os.environ.get("WORLD_SIZE", "1") or 1)
-    if world == 1:
+    if "WORLD_SIZE" not in os.environ:  # not launched by torchrun
         yield Ranks(), device
         return
+    world = int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
     timeout = collective_timeout()
     if device.type == "cuda":
@@ -141,6 +144,6 @@ def join(device: torch.device) -> Iterator[tuple[Ranks, torch.device]]:
         torch.distributed.init_process_group("gloo", timeout=timeout)
         control = None  # the default group is gloo already
     try:
-        yield Ranks(torch.distributed.get_rank(), world, local_rank, control), device
+        yield Ranks(torch.distributed.get_rank(), world, local_rank, control, grouped=True), device
     finally:
         torch.distributed.destroy_process_group()

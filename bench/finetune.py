@@ -4,6 +4,7 @@
     python bench/finetune.py --quick        # tiny sizes: checks that the script works
     python bench/finetune.py --only speed   # or: job, accuracy
     python bench/finetune.py --gpu-job [--tiny]   # what bench/gpu.sh runs
+    python bench/finetune.py --ddp [--quick]      # one process against torchrun's data-parallel ranks
 
 Measured:
   speed     images/s of our training loop (train(), epochs after the first) against the bare model's
@@ -17,13 +18,20 @@ Measured:
             none, over several seeds. Without ImageNet weights (none can be downloaded here) the runs
             start from scratch, with the lesson's augmentation recipe (Adam, lr 0.001, 10 epochs), at
             batch 32: from scratch, 5 epochs of 1 000 images are too few steps to learn shapes.
+  ddp       training images/s of the same job through the CLI, one plain process against
+            `torchrun --nproc_per_node=N -m augtune.train` (DDP, global batch unchanged): on the CPU 1 process
+            against 2 (each of the 2 with half the cores), on CUDA 1 GPU without DDP against 1 GPU with DDP
+            (a group of one: what DDP itself costs) and, with several GPUs, against all of them. The median of
+            the epochs after the first, per run; each run in its own process, one after the other.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -250,11 +258,58 @@ def gpu_job(args) -> None:
         )
 
 
+def _cli_images_per_s(processes: int | None, settings: list[str], out: Path, env: dict) -> tuple[float, float]:
+    """(median training images/s after the first epoch, wall seconds) of one CLI run; `processes` None is
+    the plain `python -m augtune.train`, a number is torchrun with that many ranks."""
+    root = Path(__file__).resolve().parents[1]
+    launcher = [] if processes is None else ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={processes}"]
+    command = [sys.executable, *launcher, "-m", "augtune.train", *settings, "--out", str(out), "--quiet"]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=root, env={**env, "PYTHONPATH": str(root)}, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+    with open(out / "metrics.csv") as handle:
+        rates = [float(row["images_per_s"]) for row in csv.DictReader(handle)]
+    return statistics.median(rates[1:] or rates), wall
+
+
+def ddp(args) -> None:
+    on_cuda = torch.cuda.is_available()
+    gpus = torch.cuda.device_count() if on_cuda else 0
+    settings = ["--data", "synthetic", "--scratch", "--epochs", str(args.ddp_epochs), "--image-size", str(args.image_size),
+                "--batch-size", str(args.batch_size), "--augment", "combined"]
+    env = {key: value for key, value in os.environ.items() if key != "OMP_NUM_THREADS"}
+    ensure_synthetic(data_module.synthetic_spec())  # drawn before any timing
+    if on_cuda:
+        runs = [("1 GPU, one plain process", None), ("1 GPU, DDP (torchrun, 1 rank)", 1)]
+        runs += [(f"{gpus} GPUs, DDP (torchrun, {gpus} ranks)", gpus)] if gpus > 1 else []
+    else:
+        cores = os.cpu_count() or 1
+        runs = [(f"CPU, one plain process ({cores} threads)", None), ("CPU, DDP (torchrun, 1 rank)", 1),
+                (f"CPU, DDP (torchrun, 2 ranks of {max(1, cores // 2)} threads)", 2)]
+    print(f"\n## Data-parallel training: synthetic, {args.image_size} px, global batch {args.batch_size}, "
+          f"{args.ddp_epochs} epochs, combined augmentation, scratch; {'CUDA' if on_cuda else 'CPU'}")
+    print("| run | training images/s (median after epoch 1) | vs one plain process | wall s (with start-up) |")
+    print("| --- | ---: | ---: | ---: |")
+    baseline = None
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, (label, processes) in enumerate(runs):
+            run_env = dict(env)
+            if processes and processes > 1 and not on_cuda:
+                run_env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // processes))
+            rate, wall = _cli_images_per_s(processes, settings, Path(tmp) / str(index), run_env)
+            baseline = baseline or rate
+            print(f"| {label} | {rate:.0f} | {rate / baseline:.2f}x | {wall:.1f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check the script runs")
     parser.add_argument("--only", choices=("speed", "job", "accuracy"))
     parser.add_argument("--gpu-job", action="store_true", help="run the hot-dog-sized job of bench/gpu.sh")
+    parser.add_argument("--ddp", action="store_true", help="one process against torchrun's data-parallel ranks")
+    parser.add_argument("--ddp-epochs", type=int, default=4)
     parser.add_argument("--tiny", action="store_true", help="with --gpu-job: a tiny version that runs anywhere")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batch-size", type=int, default=128)
@@ -277,8 +332,11 @@ def main() -> None:
         os.environ.setdefault("AUGTUNE_SYNTHETIC", "48x16x8")
         os.environ.setdefault("AUGTUNE_CACHE", tempfile.mkdtemp(prefix="augtune-bench-"))
         args.image_size, args.batch_size, args.steps, args.speed_epochs = 32, 16, 2, 2
-        args.job_epochs, args.seeds, args.accuracy_epochs, args.accuracy_batch = 1, 2, 1, 16
+        args.job_epochs, args.seeds, args.accuracy_epochs, args.accuracy_batch, args.ddp_epochs = 1, 2, 1, 16, 2
     print(f"augtune fine-tuning benchmark: torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    if args.ddp:
+        ddp(args)
+        return
     if args.only in (None, "speed"):
         speed(args)
     if args.only in (None, "job"):

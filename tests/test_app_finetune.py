@@ -171,6 +171,18 @@ def test_engine_sentences_are_shown_in_chinese_on_a_chinese_page():
     shown = render_status([preparing])
     assert "正在以 64 像素解码 1000 张图片" in shown and "Decoding 1000 images at 64 px..." in shown
 
+    for sentence in (
+        "Training process 2 of 2 stopped unexpectedly (killed by signal SIGKILL), so the run was ended; the machine may "
+        "have run out of memory, so try a smaller batch size or image size.",
+        "Training process 1 of 2 waited 300 s for the others without an answer, so the run was ended "
+        "(AUGTUNE_COLLECTIVE_TIMEOUT_S sets how long).",
+        "Training process 1 of 4 stopped because of an unexpected error: RuntimeError: boom",
+        "A batch of 4 images cannot be shared by 4 processes (each needs at least 2); choose a larger batch size.",
+    ):
+        assert "训练" in engine_text(sentence, "zh-CN") or "批量" in engine_text(sentence, "zh-CN"), sentence
+    on_ranks = {**preparing, "device": {"device": "cuda:0", "amp": True, "processes": 2}}
+    assert "2 processes (DDP)" in render_status([on_ranks]) and "2 个进程（DDP）" in render_status([on_ranks])
+
     # every status line the engine can send has its translation (the source is the list)
     import augtune.data
     import augtune.model

@@ -106,6 +106,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.msg.cancelled": "Cancelled.",
         "ft.msg.lost": "Your earlier run is no longer on the server (finished runs are deleted after a while, or the server restarted).",
         "ft.msg.amp": "mixed precision",
+        "ft.msg.processes": "{count} processes (DDP)",
         "ft.data.classes": "{count} classes",
         "ft.data.head.class": "class",
         "ft.data.head.train": "training images",
@@ -209,6 +210,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.msg.cancelled": "已取消。",
         "ft.msg.lost": "你之前的训练已不在服务器上（结束的训练过一段时间会被删除，或者服务器重启了）。",
         "ft.msg.amp": "混合精度",
+        "ft.msg.processes": "{count} 个进程（DDP）",
         "ft.data.classes": "{count} 个类别",
         "ft.data.head.class": "类别",
         "ft.data.head.train": "训练图像",
@@ -330,6 +332,15 @@ ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"^The training process stopped unexpectedly \(exit code (?P<code>-?\d+)\).*$",
          "训练进程意外停止（退出码 {code}），机器可能内存不足。"),
         (r"^Training stopped because of an unexpected error: (?P<why>.+)$", "训练因意外错误而停止：{why}"),
+        (r"^Training process (?P<k>\d+) of (?P<n>\d+) stopped unexpectedly \(killed by signal (?P<sig>\w+)\).*$",
+         "第 {k} 个训练进程（共 {n} 个）意外停止（被信号 {sig} 终止），训练已结束；机器可能内存不足，请减小批量大小或图像尺寸。"),
+        (r"^Training process (?P<k>\d+) of (?P<n>\d+) waited (?P<s>[\d.]+) s for the others without an answer.*$",
+         "第 {k} 个训练进程（共 {n} 个）等待其他进程 {s} 秒仍无回应，训练已结束（由 AUGTUNE_COLLECTIVE_TIMEOUT_S 设定）。"),
+        (r"^Training process (?P<k>\d+) of (?P<n>\d+) stopped because of an unexpected error: (?P<why>.+)$",
+         "第 {k} 个训练进程（共 {n} 个）因意外错误而停止：{why}"),
+        (r"^The training processes could not be started \((?P<why>.+)\)\.$", "无法启动训练进程（{why}）。"),
+        (r"^A batch of (?P<b>\d+) images cannot be shared by (?P<n>\d+) processes.*$",
+         "{b} 张图片的批量无法分给 {n} 个进程（每个进程至少需要 2 张）；请增大批量大小。"),
         (r"^Training needs at least two classes with images.*$", "训练至少需要两个有图片的类别，每个类别一个文件夹。"),
         (r"^There are no test images.*$", "没有测试图片：请添加 test/<类别>/ 文件夹，或每个类别一个文件夹以便自动划分。"),
     ]
@@ -660,6 +671,8 @@ def _running(snap: dict) -> str:
         line = both("ft.msg.running", device=device.get("device", "?"))
         if device.get("amp"):
             line += " · " + both("ft.msg.amp")
+        if device.get("processes"):
+            line += " · " + both("ft.msg.processes", count=device["processes"])
     message = snap.get("message") or ""
     if message and not progress.get("batches"):  # preparing: downloading, decoding, loading weights
         line += f' <span class="ft-small">· {both_engine(message)}</span>'

@@ -158,6 +158,22 @@ def test_torchrun_prints_the_lessons_line_once_per_epoch(tmp_path, synthetic_env
     assert [p.name for p in out.iterdir() if p.name == "model.pt"] == ["model.pt"]
 
 
+def test_torchrun_with_one_rank_trains_the_very_weights_of_a_plain_process(tmp_path, synthetic_env):
+    """A group of one wraps the model in DDP (bench/finetune.py --ddp measures its cost) and changes no number."""
+    settings = ["-m", "augtune.train", "--data", "synthetic", "--scratch", "--epochs", "2", "--image-size", "32",
+                "--batch-size", "20", "--quiet"]
+    env = {**os.environ, **synthetic_env, "PYTHONPATH": str(ROOT)}
+    launchers = {"plain": [], "torchrun": ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=1"]}
+    for name, launcher in launchers.items():
+        done = subprocess.run([sys.executable, *launcher, *settings, "--out", str(tmp_path / name)], cwd=tmp_path,
+                              env=env, capture_output=True, text=True, timeout=WAIT_S)
+        assert done.returncode == 0, done.stderr[-3000:]
+    plain, ranked = (torch.load(tmp_path / name / "model.pt", weights_only=True) for name in launchers)
+    assert plain.keys() == ranked.keys() and all(torch.equal(plain[key], ranked[key]) for key in plain)
+    assert (tmp_path / "plain" / "metrics.csv").read_text().split("\n")[1].split(",")[:4] == \
+        (tmp_path / "torchrun" / "metrics.csv").read_text().split("\n")[1].split(",")[:4]
+
+
 def test_torchrun_settings_errors_are_said_once(tmp_path, synthetic_env):
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "augtune.train",

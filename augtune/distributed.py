@@ -98,13 +98,15 @@ class Ranks:
         return torch.cat(parts)
 
     def main_first(self, work: Callable[[], T]) -> T:
-        """`work()` on rank 0, then on the others: a download or a cache is made once, then read by all."""
+        """`work()` on each machine's first rank, then on the others: a download or a cache is made once per
+        machine (each has its own disk), then read by every rank."""
         if self.world == 1:
             return work()
-        if self.main:
+        first = self.local_rank == 0
+        if first:
             result = work()
         torch.distributed.monitored_barrier(self.control, timeout=DATA_TIMEOUT)
-        if not self.main:
+        if not first:
             result = work()
         torch.distributed.monitored_barrier(self.control, timeout=DATA_TIMEOUT)
         return result

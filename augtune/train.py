@@ -16,6 +16,11 @@ pixel work done for the whole batch; on CUDA the batch sits on the GPU and is au
 one batch ahead in a background thread was measured too and was slower on 2 CPU cores: the model already
 keeps both busy, so a second producer only fights it for them. bench/finetune.py compares the loop with
 the bare model and with the lesson's DataLoader workers.
+
+Several processes: under `torchrun --nproc_per_node=N -m augtune.train ...` each process is one rank of a
+DistributedDataParallel run (augtune.distributed): the batch size stays the global batch, each rank trains on
+its share of every batch with its own augmentation draws, the rows are reduced over the ranks, and rank 0
+alone speaks and writes the files. Without torchrun nothing of that exists.
 """
 
 from __future__ import annotations
@@ -212,7 +217,7 @@ def train(
             raise TrainError(f"A batch of {config.batch_size} images cannot be shared by {ranks.world} processes "
                              "(each needs at least 2); choose a larger batch size.")
 
-        # The data, decoded once into memory at the training size (made or downloaded once, by rank 0 first).
+        # The data, decoded once into memory at the training size (a download or cache is made once per machine).
         dataset = ranks.main_first(lambda: load(config.data, config.image_size, status=status, should_stop=stop,
                                                 allowed_roots=allowed_roots))
         emit(dataset.event())
@@ -523,7 +528,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m augtune.train",
         description="Fine-tune ResNet-18 the way the lesson does, printing its log line per epoch. Writes "
         "metrics.csv, model.pt (a state_dict; torch.load(..., weights_only=True)), curves.png, confusion.png, "
-        "misclassified.png and result.json into --out.",
+        "misclassified.png and result.json into --out. Under torchrun (torchrun --nproc_per_node=N -m augtune.train ...) "
+        "it trains data-parallel on N processes (GPUs), --batch-size being the global batch.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data", default=defaults.data, help="synthetic, hotdog, cifar10, a folder in ImageFolder layout (train/<class>/*, test/<class>/*, or <class>/* split by a fixed seed) or a .zip of one")

@@ -284,7 +284,8 @@ def train(
                 emit({"kind": "progress", "epoch": epoch, "batch": index + 1, "batches": len(batches)})
             train_seconds = time.perf_counter() - epoch_start
             predictions = ranks.gather(predict(net, test_part, normalize, amp_dtype, stop))
-            totals = ranks.sum(torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=device, dtype=torch.float64)]))
+            # float32, which every device has (MPS has no float64): counts stay exact up to 16 million images.
+            totals = ranks.sum(torch.stack([loss_sum.float(), correct.float(), torch.tensor(float(seen), device=device)]))
             loss_total, correct_total, seen_total = (float(value) for value in totals)
             row = EpochRow(
                 epoch=epoch,

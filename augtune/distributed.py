@@ -35,6 +35,8 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 from torch import nn
 
+from .settings import env_number
+
 __all__ = ["Ranks", "join", "rank_from_env", "collective_timeout"]
 
 T = TypeVar("T")
@@ -43,14 +45,7 @@ DATA_TIMEOUT = datetime.timedelta(hours=2)
 
 
 def collective_timeout() -> datetime.timedelta:
-    raw = os.environ.get("AUGTUNE_COLLECTIVE_TIMEOUT_S") or "300"
-    try:
-        seconds = float(raw)
-    except ValueError:
-        raise ValueError(f"AUGTUNE_COLLECTIVE_TIMEOUT_S must be a number of seconds, got {raw!r}.") from None
-    if not seconds > 0:
-        raise ValueError(f"AUGTUNE_COLLECTIVE_TIMEOUT_S must be positive, got {raw!r}.")
-    return datetime.timedelta(seconds=seconds)
+    return datetime.timedelta(seconds=env_number("AUGTUNE_COLLECTIVE_TIMEOUT_S", 300.0, float))
 
 
 def rank_from_env() -> int:

@@ -52,6 +52,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .settings import env_number
+
 CANCEL_GRACE_S = 15.0
 # Training yields the CPU to the page: on a shared CPU server a class's grids (what fifty people are
 # waiting for) come before one student's background run, which just takes longer while the class is busy.
@@ -69,19 +71,6 @@ class JobError(ValueError):
     def __init__(self, message: str, code: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-def _env_number(name: str, default: float, kind=int):
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        raise ValueError(f"{name} must be a number, got {raw!r}.") from None
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {raw!r}.")
-    return value
 
 
 def new_owner_token() -> str:
@@ -130,8 +119,8 @@ class JobManager:
             runs_dir or os.environ.get("AUGTUNE_RUNS_DIR") or Path(tempfile.gettempdir()) / "augtune-runs"
         )
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.gpus_per_run = gpus_per_run or _env_number("AUGTUNE_GPUS_PER_RUN", 1)
-        self.max_jobs = max_jobs or _env_number("AUGTUNE_MAX_JOBS", self.gpus_per_run)
+        self.gpus_per_run = gpus_per_run or env_number("AUGTUNE_GPUS_PER_RUN", 1)
+        self.max_jobs = max_jobs or env_number("AUGTUNE_MAX_JOBS", self.gpus_per_run)
         if self.gpus_per_run > self.max_jobs:
             raise ValueError(
                 f"AUGTUNE_GPUS_PER_RUN ({self.gpus_per_run}) is more than AUGTUNE_MAX_JOBS ({self.max_jobs}) GPUs, "
@@ -139,9 +128,9 @@ class JobManager:
             )
         # With several GPUs per run, each run gets its own; slot k is the k-th GPU the server sees.
         self._free_slots = list(range(self.max_jobs))
-        self.max_queued = max_queued or _env_number("AUGTUNE_MAX_QUEUED", 100)
-        self.ttl_s = ttl_s or _env_number("AUGTUNE_RUN_TTL_S", 7200.0, float)
-        self.max_run_s = max_run_s or _env_number("AUGTUNE_MAX_RUN_S", 3600.0, float)
+        self.max_queued = max_queued or env_number("AUGTUNE_MAX_QUEUED", 100)
+        self.ttl_s = ttl_s or env_number("AUGTUNE_RUN_TTL_S", 7200.0, float)
+        self.max_run_s = max_run_s or env_number("AUGTUNE_MAX_RUN_S", 3600.0, float)
         self._context = multiprocessing.get_context("spawn")
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}

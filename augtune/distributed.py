@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator, TypeVar
 import torch
 from torch import nn
 
+from .data import TrainError
 from .settings import env_number
 
 __all__ = ["Ranks", "join", "rank_from_env", "collective_timeout"]
@@ -133,6 +134,11 @@ def join(device: torch.device) -> Iterator[tuple[Ranks, torch.device]]:
     local_rank = int(os.environ.get("LOCAL_RANK", "0") or 0)
     timeout = collective_timeout()
     if device.type == "cuda":
+        if local_rank >= torch.cuda.device_count():
+            raise TrainError(
+                f"This machine shows {torch.cuda.device_count()} GPU(s) to the run, too few for "
+                f"{int(os.environ.get('LOCAL_WORLD_SIZE', local_rank + 1))} processes on it; start fewer processes."
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         torch.distributed.init_process_group("nccl", timeout=timeout, device_id=device)

@@ -339,6 +339,8 @@ ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"^Training process (?P<k>\d+) of (?P<n>\d+) stopped because of an unexpected error: (?P<why>.+)$",
          "第 {k} 个训练进程（共 {n} 个）因意外错误而停止：{why}"),
         (r"^The training processes could not be started \((?P<why>.+)\)\.$", "无法启动训练进程（{why}）。"),
+        (r"^This machine shows (?P<g>\d+) GPU\(s\) to the run, too few for (?P<n>\d+) processes on it.*$",
+         "这台机器只给训练提供了 {g} 块 GPU，不够 {n} 个进程使用；请启动更少的进程。"),
         (r"^A batch of (?P<b>\d+) images cannot be shared by (?P<n>\d+) processes.*$",
          "{b} 张图片的批量无法分给 {n} 个进程（每个进程至少需要 2 张）；请增大批量大小。"),
         (r"^Training needs at least two classes with images.*$", "训练至少需要两个有图片的类别，每个类别一个文件夹。"),

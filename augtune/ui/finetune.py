@@ -25,6 +25,7 @@ import gradio as gr
 
 from augtune import PRESETS, AugSpec
 from augtune.jobs import FINISHED, JobError, JobManager, new_owner_token
+from augtune.lesson import RECIPES
 
 _ = gr.I18n()  # only makes translation keys; app.py merges STRINGS into the table given to launch()
 
@@ -35,7 +36,6 @@ BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 IMAGE_SIZES = [32, 48, 64, 96, 128, 160, 224]
 # The image size each built-in data set is meant to be trained at (the lesson's recipes).
 NATURAL_SIZE = {"synthetic": 64, "hotdog": 224, "cifar10": 32}
-SCRATCH_LR = 0.1  # the lesson trains its from-scratch comparison at lr 0.1
 # Seconds between a page's polls: each is a request to the shared server, so a run waiting in the queue
 # (which only needs its place in line) asks five times less often than one that is training.
 POLL_RUNNING_S = 1.0
@@ -594,11 +594,12 @@ def run_label(config) -> str:
 
 def comparison_configs(base) -> list:
     """The lesson's experiments around the user's recipe: augmentation on vs off, and (when the base is
-    pretrained) the same network from scratch at lr 0.1."""
+    pretrained) the same network from scratch with the lesson's scratch recipe (augtune.lesson: SGD lr 0.1,
+    one parameter group)."""
     augmented = base.augment if base.augment is not None else PRESETS["hotdog_train"]
     runs = [dataclasses.replace(base, augment=augmented), dataclasses.replace(base, augment=None)]
     if base.pretrained:
-        runs.append(dataclasses.replace(base, pretrained=False, weights_path=None, lr=SCRATCH_LR, augment=augmented))
+        runs.append(RECIPES["scratch"].apply(dataclasses.replace(base, augment=augmented)))
     return [dataclasses.replace(run, label=run_label(run)) for run in runs]
 
 

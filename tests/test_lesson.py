@@ -1,0 +1,113 @@
+"""The lesson's experiments (augtune.lesson): recipes, runs, files and the command line, on tiny synthetic data."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from augtune import PRESETS
+from augtune.lesson import EXPERIMENTS, RECIPES, experiment_configs, main, run_experiment
+from augtune.model import build_model
+from augtune.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+LINE = re.compile(r"^(augmented|no augmentation|fine-tuned|scratch): epoch \d+, loss \d+\.\d{4}, train acc [01]\.\d{3}, "
+                  r"test acc [01]\.\d{3}, time \d+\.\d sec$")
+TINY = dict(image_size=32, batch_size=16, epochs=1)
+
+
+@pytest.fixture
+def small_synthetic(tmp_path, monkeypatch):
+    monkeypatch.setenv("AUGTUNE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("AUGTUNE_SYNTHETIC", "40x16x4")
+    monkeypatch.setenv("AUGTUNE_OFFLINE", "1")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    return tmp_path
+
+
+@pytest.mark.parametrize("name", list(EXPERIMENTS))
+def test_each_run_gets_its_lessons_recipe_and_only_one_thing_differs(name):
+    base = TrainConfig(augment=PRESETS["hotdog_train"], epochs=7, batch_size=64, image_size=48, seed=3)
+    runs = experiment_configs(name, base)
+    assert [run.label for run in runs] == [label for label, _, _ in EXPERIMENTS[name].runs]
+    for run, (_, recipe, augmented) in zip(runs, EXPERIMENTS[name].runs):
+        assert {key: getattr(run, key) for key in RECIPES[recipe].settings} == RECIPES[recipe].settings
+        assert (run.epochs, run.batch_size, run.image_size, run.seed) == (7, 64, 48, 3), "the data's settings are the base's"
+        assert run.augment == (PRESETS["hotdog_train"] if augmented else None)
+    differing = {f for f in TrainConfig.__dataclass_fields__ if getattr(runs[0], f) != getattr(runs[1], f)} - {"label"}
+    assert differing == ({"augment"} if name == "augmentation" else {"pretrained", "lr", "head_lr_mult"})
+
+
+def test_the_recipes_are_the_lessons():
+    assert RECIPES["finetune"].settings == {"pretrained": True, "optimizer": "sgd", "lr": 0.01, "head_lr_mult": 10.0, "weight_decay": 0.001}
+    assert (RECIPES["scratch"].settings["lr"], RECIPES["scratch"].settings["head_lr_mult"]) == (0.1, 1.0)
+    assert (RECIPES["augmentation"].settings["optimizer"], RECIPES["augmentation"].settings["lr"]) == ("adam", 0.001)
+    assert not RECIPES["augmentation"].settings["pretrained"]
+
+
+def test_augmentation_experiment_writes_its_comparison(small_synthetic):
+    lines = []
+    out = small_synthetic / "lesson"
+    comparison = run_experiment("augmentation", TrainConfig(**TINY), out, seeds=2,
+                                on_event=lambda label, event: lines.append((label, event["kind"])))
+    saved = json.loads((out / "comparison.json").read_text())
+    assert saved == comparison
+    assert [(run["label"], run["seed"]) for run in saved["runs"]] == [
+        ("augmented", 0), ("no augmentation", 0), ("augmented", 1), ("no augmentation", 1)]
+    for run in saved["runs"]:
+        assert run["final_test_acc"] == run["rows"][-1]["test_acc"] and len(run["rows"]) == 1
+        assert TrainConfig.from_dict(run["config"]).optimizer == "adam"
+        assert (out / run["folder"] / "model.pt").is_file()
+    augmented = [run["final_test_acc"] for run in saved["runs"] if run["label"] == "augmented"]
+    assert saved["summary"][0]["label"] == "augmented"
+    assert saved["summary"][0]["final_test_acc"] == pytest.approx(sum(augmented) / 2)
+    assert "0.754" in saved["published"][0]
+    assert (out / "comparison.png").read_bytes()[:4] == b"\x89PNG"
+    assert ("augmented", "epoch") in lines and ("no augmentation", "epoch") in lines
+
+
+def test_finetuning_experiment_from_a_weights_file_on_the_command_line(small_synthetic, capsys):
+    weights = small_synthetic / "backbone.pt"
+    torch.save(build_model(1000, pretrained=False).state_dict(), weights)
+    out = small_synthetic / "ft"
+    code = main(["finetuning", "--weights", str(weights), "--image-size", "32", "--batch-size", "16", "--epochs", "1",
+                 "--out", str(out), "--quiet"])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    lines = printed.out.strip().splitlines()
+    assert [line for line in lines if LINE.match(line)] == lines[:2]
+    assert lines[0].startswith("fine-tuned: epoch 1") and lines[1].startswith("scratch: epoch 1")
+    assert "Published in the lesson:" in printed.out and "0.93-0.94" in printed.out and "0.78-0.85" in printed.out
+    runs = json.loads((out / "comparison.json").read_text())["runs"]
+    assert runs[0]["config"]["weights_path"] == str(weights) and runs[1]["config"]["weights_path"] is None
+    assert (runs[1]["config"]["lr"], runs[1]["config"]["head_lr_mult"]) == (0.1, 1.0)
+
+
+def test_command_line_errors_are_one_line(small_synthetic):
+    env = {**os.environ, "AUGTUNE_OFFLINE": "1", "AUGTUNE_CACHE": str(small_synthetic / "cache"), "AUGTUNE_SYNTHETIC": "40x16x4"}
+    for args, message in (
+        (["dropout"], "error: argument experiment: invalid choice"),
+        (["augmentation", "--seeds", "0", "--out", str(small_synthetic / "x")], "error: seeds must be a whole number between 1 and 20, got 0."),
+        (["finetuning", "--weights", str(small_synthetic / "missing.pt"), "--epochs", "1", "--out", str(small_synthetic / "y")],
+         "error: There is no weights file called missing.pt."),
+    ):
+        done = subprocess.run([sys.executable, "-m", "augtune.lesson", *args], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 2 and done.stderr.strip().splitlines()[-1].startswith(message), done.stderr
+        assert "Traceback" not in done.stderr
+
+
+def test_the_tabs_comparison_trains_its_scratch_run_with_the_lessons_scratch_recipe():
+    from augtune.ui.finetune import comparison_configs
+
+    runs = comparison_configs(TrainConfig(**TINY))  # pretrained by default: augmented, not augmented, scratch
+    assert len(runs) == 3
+    assert {key: getattr(runs[2], key) for key in RECIPES["scratch"].settings} == RECIPES["scratch"].settings
+    assert runs[2].augment == runs[0].augment is not None and runs[1].augment is None

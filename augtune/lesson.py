@@ -1,4 +1,5 @@
-"""The lesson's two experiments, one command each: `python -m augtune.lesson augmentation|finetuning --out DIR`.
+"""The lesson's two experiments and the chapters' exercises, one command each:
+`python -m augtune.lesson augmentation|finetuning|no-augmentation|stronger-augmentation|raised-lr|frozen-backbone|hotdog-head --out DIR`.
 
 Each experiment trains the same network twice, with one thing changed, and puts the runs side by side:
 - augmentation: from scratch, the augmentation lesson's recipe (Adam, lr 0.001), the combined augmentation
@@ -31,7 +32,7 @@ from .train import Cancelled, TrainConfig, TrainError, train
 
 MAX_SEEDS = 20
 
-__all__ = ["RECIPES", "EXPERIMENTS", "Recipe", "Experiment", "experiment_configs", "run_experiment", "main"]
+__all__ = ["RECIPES", "EXPERIMENTS", "Recipe", "Run", "Experiment", "experiment_configs", "run_experiment", "main"]
 
 
 @dataclass(frozen=True)
@@ -62,22 +63,59 @@ RECIPES: dict[str, Recipe] = {
 
 
 @dataclass(frozen=True)
+class Run:
+    label: str
+    recipe: str  # a key of RECIPES
+    augment: str = "base"  # "base" (the base configuration's, else the combined one), "none" or "stronger"
+    changes: tuple[tuple[str, Any], ...] = ()  # TrainConfig fields set on top of the recipe
+
+
+@dataclass(frozen=True)
 class Experiment:
     title: str
-    runs: tuple[tuple[str, str, bool], ...]  # (label, recipe, augmented)
-    published: tuple[str, ...]  # keys of report.LESSON_NUMBERS
+    runs: tuple[Run, ...]
+    published: tuple[str, ...] = ()  # keys of report.LESSON_NUMBERS
 
+
+# The lesson's combined augmentation, pushed further: smaller crops, both flips, stronger colour.
+STRONGER = PRESETS["combined"].replace(vflip_p=0.5, scale_min=0.05, brightness=0.8, contrast=0.8, saturation=0.8)
 
 EXPERIMENTS: dict[str, Experiment] = {
+    # The lesson's two claims.
     "augmentation": Experiment(
         "Training with augmentation against without it",
-        (("augmented", "augmentation", True), ("no augmentation", "augmentation", False)),
+        (Run("augmented", "augmentation"), Run("no augmentation", "augmentation", "none")),
         ("cifar10_augmented",),
     ),
     "finetuning": Experiment(
         "Fine-tuning pretrained weights against training from scratch",
-        (("fine-tuned", "finetune", True), ("scratch", "scratch", True)),
+        (Run("fine-tuned", "finetune"), Run("scratch", "scratch")),
         ("hotdog_finetuned", "hotdog_scratch"),
+    ),
+    # The chapters' exercises.
+    "no-augmentation": Experiment(
+        "Exercise: no augmentation at all (watch train accuracy leave test accuracy behind)",
+        (Run("no augmentation", "augmentation", "none"),),
+        ("cifar10_augmented",),
+    ),
+    "stronger-augmentation": Experiment(
+        "Exercise: a stronger combined augmentation against the lesson's",
+        (Run("augmented", "augmentation"), Run("stronger", "augmentation", "stronger")),
+    ),
+    "raised-lr": Experiment(
+        "Exercise: fine-tuning at a raised learning rate",
+        (Run("fine-tuned", "finetune"), Run("fine-tuned, lr 0.1", "finetune", changes=(("lr", 0.1),))),
+        ("hotdog_finetuned",),
+    ),
+    "frozen-backbone": Experiment(
+        "Exercise: only the new output layer trained (backbone frozen) against everything fine-tuned",
+        (Run("fine-tuned", "finetune"), Run("frozen backbone", "finetune", changes=(("freeze_backbone", True),))),
+        ("hotdog_finetuned",),
+    ),
+    "hotdog-head": Experiment(
+        "Exercise: the new head's hot-dog row started from ImageNet's hot-dog class (row 934), on the hot-dog set",
+        (Run("fine-tuned", "finetune"), Run("head from ImageNet's hot dog", "finetune", changes=(("head_init", "hotdog=934"),))),
+        ("hotdog_finetuned",),
     ),
 }
 
@@ -87,13 +125,14 @@ def experiment_configs(name: str, base: TrainConfig) -> list[TrainConfig]:
     (the combined one when `base` has none). A weights file in `base` is the fine-tuned run's pretrained model."""
     if name not in EXPERIMENTS:
         raise ValueError(f"The experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}.")
-    augment = base.augment if base.augment is not None else PRESETS["combined"]
+    augments = {"base": base.augment if base.augment is not None else PRESETS["combined"], "none": None,
+                "stronger": STRONGER}
     configs = []
-    for label, recipe, augmented in EXPERIMENTS[name].runs:
-        config = RECIPES[recipe].apply(dataclasses.replace(base, augment=augment if augmented else None, label=label))
-        if recipe == "finetune" and base.weights_path:
+    for run in EXPERIMENTS[name].runs:
+        config = RECIPES[run.recipe].apply(dataclasses.replace(base, augment=augments[run.augment], label=run.label))
+        if run.recipe == "finetune" and base.weights_path:
             config = dataclasses.replace(config, weights_path=base.weights_path)
-        configs.append(config)
+        configs.append(dataclasses.replace(config, **dict(run.changes)))
     return configs
 
 
@@ -113,7 +152,7 @@ def run_experiment(
         raise ValueError(f"seeds must be a whole number between 1 and {MAX_SEEDS}, got {seeds!r}.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe_of = {label: recipe for label, recipe, _ in EXPERIMENTS[name].runs} if name in EXPERIMENTS else {}
+    recipe_of = {run.label: run.recipe for run in EXPERIMENTS[name].runs} if name in EXPERIMENTS else {}
     runs = []
     for seed in range(base.seed, base.seed + seeds):
         for config in experiment_configs(name, dataclasses.replace(base, seed=seed)):
@@ -238,8 +277,8 @@ def _parser() -> argparse.ArgumentParser:
         "comparison.json, comparison.png and each run's files into --out.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("experiment", choices=tuple(EXPERIMENTS), help="augmentation: with against without; "
-                        "finetuning: pretrained against from scratch")
+    parser.add_argument("experiment", choices=tuple(EXPERIMENTS),
+                        help="; ".join(f"{name}: {experiment.title}" for name, experiment in EXPERIMENTS.items()))
     parser.add_argument("--data", default=defaults.data, help="synthetic, hotdog, cifar10, a folder or a .zip (as for augtune.train)")
     parser.add_argument("--weights", default=None, metavar="FILE",
                         help="finetuning: the pretrained ResNet-18 state_dict to start from (default: torchvision's ImageNet weights)")

@@ -116,6 +116,72 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     Loaded with `weights_only=True`, so a pickle that would run code or build arbitrary objects is refused.
     """
     name = Path(path).name
+    loaded = _read_state_dict(path)
+    expected = {k: v for k, v in resnet18().state_dict().items() if not k.startswith("fc.")}
+    given = {k: v for k, v in loaded.items() if not k.startswith("fc.")}
+    wrong = [k for k in expected if k not in given or given[k].shape != expected[k].shape]
+    extra = [k for k in given if k not in expected]
+    if wrong or extra:
+        raise TrainError(
+            f"{name} is not a ResNet-18 state dict ({len(wrong)} of {len(expected)} tensors missing or "
+            f"of another shape, {len(extra)} unexpected)."
+        )
+    return {k: v.to(expected[k].dtype) for k, v in given.items()}
+
+
+def parse_head_rows(text: str) -> dict[str, int]:
+    """"hotdog=934" (several joined by commas) -> {"hotdog": 934}: which row of the pretrained output layer
+    starts which class's row of the new one. ValueError in one sentence."""
+    rows: dict[str, int] = {}
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        name, _, row = part.rpartition("=")
+        if not name.strip() or not row.strip().isdigit():
+            raise ValueError(f"head_init must look like hotdog=934 (a class of the data set = a row of the pretrained "
+                             f"output layer), got {text!r}.")
+        rows[name.strip()] = int(row)
+    return rows
+
+
+def init_head_rows(model: nn.Module, classes: list[str], rows: dict[str, int], pretrained_head: dict[str, torch.Tensor]) -> None:
+    """Starts some classes of the new head from rows of the pretrained output layer (the lesson's exercise:
+    ImageNet's class 934 is "hot dog")."""
+    weight, bias = pretrained_head["fc.weight"], pretrained_head["fc.bias"]
+    with torch.no_grad():
+        for name, row in rows.items():
+            if name not in classes:
+                raise TrainError(f"head_init names the class {name!r}, which this data set does not have "
+                                 f"(it has {', '.join(classes)}).")
+            if row >= len(weight):
+                raise TrainError(f"head_init asks for row {row} of the pretrained output layer, which has {len(weight)} rows.")
+            model.fc.weight[classes.index(name)] = weight[row].to(model.fc.weight.dtype)
+            model.fc.bias[classes.index(name)] = bias[row].to(model.fc.bias.dtype)
+
+
+def pretrained_head(pretrained: bool, weights_path: str | os.PathLike | None) -> dict[str, torch.Tensor]:
+    """The output layer (fc.weight, fc.bias) of the weights a run starts from: its file's, or ImageNet's."""
+    if weights_path:
+        loaded = _read_state_dict(weights_path)
+        source = Path(weights_path).name
+    elif pretrained:
+        loaded = torch.load(ensure_imagenet_weights(), map_location="cpu", weights_only=True)
+        source = "The ImageNet weights"
+    else:
+        raise TrainError("head_init starts the new output layer from pretrained weights; a run from scratch has none.")
+    if not isinstance(loaded.get("fc.weight"), torch.Tensor) or not isinstance(loaded.get("fc.bias"), torch.Tensor):
+        raise TrainError(f"{source} has no output layer (fc) to take rows from.")
+    return {"fc.weight": loaded["fc.weight"], "fc.bias": loaded["fc.bias"]}
+
+
+def freeze_backbone(model: nn.Module) -> None:
+    """Only the new head learns (the lesson's exercise); BatchNorm still updates its statistics in training."""
+    for name, parameter in model.named_parameters():
+        if not name.startswith("fc."):
+            parameter.requires_grad_(False)
+
+
+def _read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """Every tensor of a state-dict file, `module.` prefixes stripped, or one sentence why not."""
+    name = Path(path).name
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
@@ -128,17 +194,7 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         loaded = loaded["state_dict"]  # the usual checkpoint wrapping
     if not isinstance(loaded, dict) or not loaded or not all(isinstance(v, torch.Tensor) for v in loaded.values()):
         raise TrainError(f"{name} is not a state dict (a dictionary of named tensors).")
-    loaded = {str(k).removeprefix("module."): v for k, v in loaded.items()}
-    expected = {k: v for k, v in resnet18().state_dict().items() if not k.startswith("fc.")}
-    given = {k: v for k, v in loaded.items() if not k.startswith("fc.")}
-    wrong = [k for k in expected if k not in given or given[k].shape != expected[k].shape]
-    extra = [k for k in given if k not in expected]
-    if wrong or extra:
-        raise TrainError(
-            f"{name} is not a ResNet-18 state dict ({len(wrong)} of {len(expected)} tensors missing or "
-            f"of another shape, {len(extra)} unexpected)."
-        )
-    return {k: v.to(expected[k].dtype) for k, v in given.items()}
+    return {str(k).removeprefix("module."): v for k, v in loaded.items()}
 
 
 def _head_of(model: nn.Module) -> dict[str, torch.Tensor]:

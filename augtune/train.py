@@ -43,7 +43,7 @@ from torchvision.transforms import v2
 from . import distributed, report
 from .batch_augment import BatchAugment
 from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
-from .model import build_model, param_groups
+from .model import build_model, freeze_backbone, init_head_rows, param_groups, parse_head_rows, pretrained_head
 from .pipeline import build_pipeline
 from .spec import PRESETS, AugSpec, format_number
 
@@ -85,6 +85,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     label: str = ""
+    freeze_backbone: bool = False  # only the new head learns (the lesson's exercise)
+    head_init: str = ""  # "hotdog=934": classes whose new head row starts from a row of the pretrained output layer
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, str) or not self.data.strip():
@@ -115,6 +117,11 @@ class TrainConfig:
             raise ValueError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}.")
         if not isinstance(self.label, str) or len(self.label) > 200:
             raise ValueError("label must be a short text (at most 200 characters).")
+        if not isinstance(self.freeze_backbone, bool):
+            raise ValueError(f"freeze_backbone must be true or false, got {self.freeze_backbone!r}.")
+        if not isinstance(self.head_init, str) or len(self.head_init) > 200:
+            raise ValueError("head_init must be a short text like hotdog=934.")
+        parse_head_rows(self.head_init)
 
     def to_dict(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -233,6 +240,11 @@ def train(
             status=status,
             should_stop=stop,
         )
+        if config.head_init:
+            init_head_rows(net, dataset.classes, parse_head_rows(config.head_init),
+                           pretrained_head(config.pretrained, config.weights_path))
+        if config.freeze_backbone:
+            freeze_backbone(net)
         net = net.to(device, memory_format=memory_format)
         model = ranks.wrap(net, device)  # what the training steps call; DDP averages its gradients
         ranks.own_stream(config.seed)  # no two ranks draw the same crops
@@ -462,6 +474,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             seed=args.seed,
             device=args.device,
             label=args.label,
+            freeze_backbone=args.freeze_backbone,
+            head_init=args.head_init,
         )
         roots = [Path("/")]  # the command line's user may read what they like; the server's users may not
         device: dict = {}
@@ -549,6 +563,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=defaults.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument("--label", default="", help="name of the run in the plot")
+    parser.add_argument("--freeze-backbone", action="store_true", help="train only the new output layer")
+    parser.add_argument("--head-init", default="", metavar="CLASS=ROW",
+                        help="start a class's row of the new output layer from a row of the pretrained one "
+                        "(ImageNet's 934 is hot dog: --head-init hotdog=934)")
     parser.add_argument("--out", default="runs/cli", metavar="DIR", help="folder for the outputs")
     parser.add_argument("--quiet", action="store_true", help="print only the per-epoch log lines")
     return parser

@@ -13,7 +13,9 @@ import pytest
 import torch
 
 from augtune import PRESETS
-from augtune.lesson import EXPERIMENTS, RECIPES, experiment_configs, main, run_experiment
+from augtune import report
+from augtune.lesson import EXPERIMENTS, RECIPES, STRONGER, experiment_configs, main, run_experiment
+from augtune import model
 from augtune.model import build_model
 from augtune.train import TrainConfig
 
@@ -32,17 +34,31 @@ def small_synthetic(tmp_path, monkeypatch):
     return tmp_path
 
 
+# What each experiment changes between its runs; a new experiment must say it here.
+DIFFERS = {
+    "augmentation": {"augment"},
+    "finetuning": {"pretrained", "lr", "head_lr_mult"},
+    "no-augmentation": set(),
+    "stronger-augmentation": {"augment"},
+    "raised-lr": {"lr"},
+    "frozen-backbone": {"freeze_backbone"},
+    "hotdog-head": {"head_init"},
+}
+
+
 @pytest.mark.parametrize("name", list(EXPERIMENTS))
 def test_each_run_gets_its_lessons_recipe_and_only_one_thing_differs(name):
     base = TrainConfig(augment=PRESETS["hotdog_train"], epochs=7, batch_size=64, image_size=48, seed=3)
     runs = experiment_configs(name, base)
-    assert [run.label for run in runs] == [label for label, _, _ in EXPERIMENTS[name].runs]
-    for run, (_, recipe, augmented) in zip(runs, EXPERIMENTS[name].runs):
-        assert {key: getattr(run, key) for key in RECIPES[recipe].settings} == RECIPES[recipe].settings
-        assert (run.epochs, run.batch_size, run.image_size, run.seed) == (7, 64, 48, 3), "the data's settings are the base's"
-        assert run.augment == (PRESETS["hotdog_train"] if augmented else None)
-    differing = {f for f in TrainConfig.__dataclass_fields__ if getattr(runs[0], f) != getattr(runs[1], f)} - {"label"}
-    assert differing == ({"augment"} if name == "augmentation" else {"pretrained", "lr", "head_lr_mult"})
+    assert [run.label for run in runs] == [run.label for run in EXPERIMENTS[name].runs]
+    for config, run in zip(runs, EXPERIMENTS[name].runs):
+        expected = {**RECIPES[run.recipe].settings, **dict(run.changes)}
+        assert {key: getattr(config, key) for key in expected} == expected
+        assert (config.epochs, config.batch_size, config.image_size, config.seed) == (7, 64, 48, 3), "the data's settings are the base's"
+        assert config.augment == {"base": PRESETS["hotdog_train"], "none": None, "stronger": STRONGER}[run.augment]
+    differing = {f for f in TrainConfig.__dataclass_fields__ if len({getattr(run, f) for run in runs}) > 1} - {"label"}
+    assert differing == DIFFERS[name]
+    assert EXPERIMENTS[name].title and all(key in report.LESSON_NUMBERS for key in EXPERIMENTS[name].published)
 
 
 def test_the_recipes_are_the_lessons():
@@ -111,3 +127,53 @@ def test_the_tabs_comparison_trains_its_scratch_run_with_the_lessons_scratch_rec
     assert len(runs) == 3
     assert {key: getattr(runs[2], key) for key in RECIPES["scratch"].settings} == RECIPES["scratch"].settings
     assert runs[2].augment == runs[0].augment is not None and runs[1].augment is None
+
+
+def test_a_frozen_backbone_stays_as_it_was_loaded_and_only_the_head_learns(small_synthetic):
+    from augtune.train import train
+
+    weights = small_synthetic / "backbone.pt"
+    torch.save(build_model(1000, pretrained=False).state_dict(), weights)
+    config = TrainConfig(weights_path=str(weights), freeze_backbone=True, augment=None, **TINY)
+    train(config, small_synthetic / "frozen")
+    before = torch.load(weights, weights_only=True)
+    after = torch.load(small_synthetic / "frozen" / "model.pt", weights_only=True)
+    learnable = [name for name, _ in build_model(4, pretrained=False).named_parameters()]
+    assert all(torch.equal(before[name], after[name]) for name in learnable if not name.startswith("fc."))
+    assert after["fc.weight"].shape == (4, 512)
+
+
+def test_the_hot_dog_row_of_imagenets_head_starts_the_new_heads_hot_dog_row(tmp_path, monkeypatch):
+    """With (fake, ImageNet-shaped) weights in torchvision's cache, as the lesson's exercise asks."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("AUGTUNE_OFFLINE", "1")
+    imagenet = build_model(1000, pretrained=False).state_dict()
+    model.cached_weights_file().parent.mkdir(parents=True)
+    torch.save(imagenet, model.cached_weights_file())
+
+    net = build_model(2, pretrained=True)
+    model.init_head_rows(net, ["hotdog", "not-hotdog"], model.parse_head_rows("hotdog=934"), model.pretrained_head(True, None))
+    assert torch.equal(net.fc.weight[0], imagenet["fc.weight"][934]) and net.fc.bias[0] == imagenet["fc.bias"][934]
+    assert not torch.equal(net.fc.weight[1], imagenet["fc.weight"][934])
+
+    with pytest.raises(model.TrainError, match="names the class 'hot dog', which this data set does not have"):
+        model.init_head_rows(net, ["hotdog", "not-hotdog"], {"hot dog": 934}, model.pretrained_head(True, None))
+    with pytest.raises(model.TrainError, match="row 1000 of the pretrained output layer, which has 1000 rows"):
+        model.init_head_rows(net, ["hotdog", "not-hotdog"], {"hotdog": 1000}, model.pretrained_head(True, None))
+    with pytest.raises(model.TrainError, match="a run from scratch has none"):
+        model.pretrained_head(False, None)
+    with pytest.raises(ValueError, match="head_init must look like hotdog=934"):
+        TrainConfig(head_init="hotdog:934")
+
+
+def test_head_init_reaches_the_trained_model(small_synthetic):
+    from augtune.train import train
+
+    weights = small_synthetic / "imagenet-shaped.pt"
+    source = build_model(1000, pretrained=False).state_dict()
+    torch.save(source, weights)
+    config = TrainConfig(weights_path=str(weights), head_init="disc=934", lr=1e-6, head_lr_mult=1, augment=None, **TINY)
+    result = train(config, small_synthetic / "head")
+    trained = torch.load(small_synthetic / "head" / "model.pt", weights_only=True)
+    disc = result.classes.index("disc")
+    assert torch.allclose(trained["fc.weight"][disc], source["fc.weight"][934], atol=1e-4)

@@ -195,3 +195,15 @@ def test_engine_sentences_are_shown_in_chinese_on_a_chinese_page():
         assert engine_text(example, "zh-CN") != example, f"no Chinese for the status line {literal!r}"
     assert engine_text("Something new.", "zh-CN") == "Something new."
     assert engine_text("Training...", "en") == "Training..." and len(ENGINE_ZH) > 20
+
+
+def test_each_model_brings_its_lessons_recipe():
+    from augtune.lesson import RECIPES
+    from augtune.ui.finetune import MODELS, recipe_fields
+
+    for model in MODELS:
+        lr, head, optimizer, weight_decay, note = recipe_fields(model)
+        recipe = RECIPES["augmentation" if model == "scratch" else "finetune"]
+        assert (lr, head, optimizer, weight_decay) == tuple(recipe.settings[k] for k in ("lr", "head_lr_mult", "optimizer", "weight_decay"))
+        assert ("augmentation lesson" if model == "scratch" else "fine-tuning lesson") in note
+        assert "方案" in note  # and in Chinese

@@ -34,6 +34,17 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
     expect(data_info).to_contain_text("left half")
     # No network and no cached ImageNet weights here, so the tab offers training from scratch.
     expect(page.locator("#ft-model-info")).to_contain_text("offline")
+    # Each model brings its lesson's recipe into the (still editable) fields, and says whose it is.
+    recipe = page.locator("#ft-recipe-info")
+    expect(recipe).to_contain_text("The augmentation lesson's recipe")
+    expect(page.locator("#ft-lr input")).to_have_value("0.001")
+    page.locator("#ft-model label").nth(0).click()  # pretrained on ImageNet
+    expect(recipe).to_contain_text("The fine-tuning lesson's recipe")
+    expect(page.locator("#ft-lr input")).to_have_value("0.01")
+    expect(page.locator("#ft-head input")).to_have_value("10")
+    page.locator("#ft-model label").nth(1).click()  # from scratch again
+    expect(page.locator("#ft-lr input")).to_have_value("0.001")
+    expect(page.locator("#ft-head input")).to_have_value("1")
 
     choose(page, "ft-size", "32")
     page.locator("#ft-epochs input").fill("1")
@@ -45,7 +56,7 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
     expect(log).to_have_value(re.compile(r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time "),
                               timeout=TRAINING_TIMEOUT_MS)
     first_row = page.locator("#ft-table tbody tr").first
-    expect(first_row).to_contain_text("scratch, lr 0.01, augmented")
+    expect(first_row).to_contain_text("scratch, lr 0.001, augmented")
     expect(page.locator("#ft-plot img")).to_be_visible()
     expect(status).to_contain_text("Finished", timeout=TRAINING_TIMEOUT_MS)
     expect(page.locator("#ft-results")).to_contain_text("final test acc")

@@ -132,6 +132,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.augment.uses": "Used for training: {summary}",
         "ft.augment.explore_default": "(the Explore tab is not connected, so its default: the lesson's combined pipeline)",
         "ft.augment.test": "Test images are never augmented: resize + centre crop, as in the lesson.",
+        "ft.recipe.finetune": "The fine-tuning lesson's recipe: SGD, lr 0.01, the new output layer at 10x, weight decay 0.001. Every field stays yours to change.",
+        "ft.recipe.augmentation": "The augmentation lesson's recipe (from scratch): Adam, lr 0.001, one learning rate for every layer. Every field stays yours to change.",
         "ft.results.final": "final test acc",
         "ft.results.lesson": "The lesson's published numbers (hot dog, ResNet-18, 5 epochs):",
         "ft.results.lesson_cifar10": "The lesson's published number (CIFAR-10, horizontal flips, Adam, 10 epochs): {value}",
@@ -232,6 +234,8 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.augment.uses": "训练时使用：{summary}",
         "ft.augment.explore_default": "（未连接“探索”标签页，因此使用它的默认值：课程中的组合增广）",
         "ft.augment.test": "测试图像从不增广：和课程中一样，缩放后中心裁剪。",
+        "ft.recipe.finetune": "微调一节的方案：SGD，学习率 0.01，新输出层的学习率为 10 倍，权重衰减 0.001。每一项都可以修改。",
+        "ft.recipe.augmentation": "图像增广一节的方案（从零开始训练）：Adam，学习率 0.001，所有层使用同一个学习率。每一项都可以修改。",
         "ft.results.final": "最终测试精度",
         "ft.results.lesson": "课程中公布的结果（热狗，ResNet-18，5 个迭代周期）：",
         "ft.results.lesson_cifar10": "课程中公布的结果（CIFAR-10，水平翻转，Adam，10 个迭代周期）：{value}",
@@ -466,6 +470,19 @@ def pretrained_available() -> bool:
     from augtune import data
 
     return pretrained_weights_cached() or not data.offline()
+
+
+# Which lesson's recipe a model choice brings (augtune.lesson.RECIPES): a single run from scratch is the
+# augmentation lesson's; the fine-tuning lesson's scratch recipe belongs to its comparison (comparison_configs).
+MODEL_RECIPE = {"pretrained": "finetune", "file": "finetune", "scratch": "augmentation"}
+
+
+def recipe_fields(model: str) -> tuple[float, float, str, float, str]:
+    """lr, head multiplier, optimiser and weight decay of the model's lesson recipe, and the line naming it."""
+    name = MODEL_RECIPE.get(model, "finetune")
+    settings = RECIPES[name].settings
+    note = f'<span class="ft-small">{both(f"ft.recipe.{name}")}</span>'
+    return settings["lr"], settings["head_lr_mult"], settings["optimizer"], settings["weight_decay"], note
 
 
 def model_note() -> str:
@@ -863,14 +880,16 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                                                  elem_id="ft-batch", min_width=100)
                         image_size = gr.Dropdown(IMAGE_SIZES, value=defaults.image_size, label=_("ft.size"),
                                                  info=_("ft.size.info"), elem_id="ft-size", min_width=100)
+                    default_lr, default_head, default_optimizer, default_wd, default_recipe = recipe_fields(default_model)
+                    recipe_info = gr.HTML(default_recipe, elem_id="ft-recipe-info")
                     with gr.Row():
-                        lr = gr.Number(defaults.lr, label=_("ft.lr"), minimum=0, elem_id="ft-lr", min_width=100)
-                        head_lr_mult = gr.Number(defaults.head_lr_mult, label=_("ft.head"), info=_("ft.head.info"),
+                        lr = gr.Number(default_lr, label=_("ft.lr"), minimum=0, elem_id="ft-lr", min_width=100)
+                        head_lr_mult = gr.Number(default_head, label=_("ft.head"), info=_("ft.head.info"),
                                                  minimum=0, elem_id="ft-head", min_width=100)
                     with gr.Row():
-                        optimizer = gr.Radio([("SGD", "sgd"), ("Adam", "adam")], value=defaults.optimizer,
+                        optimizer = gr.Radio([("SGD", "sgd"), ("Adam", "adam")], value=default_optimizer,
                                              label=_("ft.optimizer"), elem_id="ft-optimizer", min_width=100)
-                        weight_decay = gr.Number(defaults.weight_decay, label=_("ft.wd"), minimum=0, elem_id="ft-wd",
+                        weight_decay = gr.Number(default_wd, label=_("ft.wd"), minimum=0, elem_id="ft-wd",
                                                  min_width=100)
                     augment = gr.Radio([(_(f"ft.augment.{name}"), name) for name in AUGMENTS], value="explore",
                                        label=_("ft.augment"), elem_id="ft-augment")
@@ -968,7 +987,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
         )
 
     def on_model(model_value):
-        return gr.File(visible=model_value == "file"), model_note()
+        return gr.File(visible=model_value == "file"), model_note(), *recipe_fields(model_value)
 
     def on_augment(choice, *values):
         try:
@@ -1038,7 +1057,8 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
     tab.select(on_poll, [session, seen], run_outputs, **poll_options)
     for trigger in (kind.input, folder.input, zip_file.change):
         trigger(on_data, [kind, folder, zip_file, image_size], [folder, zip_file, data_info, image_size], **ui_only)
-    model.input(on_model, [model], [weights_file, model_info], **ui_only)
+    model.input(on_model, [model], [weights_file, model_info, lr, head_lr_mult, optimizer, weight_decay, recipe_info],
+                **ui_only)
     augment.input(on_augment, [augment, *explore_widgets], [augment_info], **ui_only)
     tab.select(on_augment, [augment, *explore_widgets], [augment_info], **ui_only)
     with tab:  # gr.Tabs may hold only tabs, so the API endpoints live in ours

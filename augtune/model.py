@@ -12,6 +12,8 @@ import hashlib
 import os
 import pickle
 import tempfile
+import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -68,6 +70,42 @@ def param_groups(model: nn.Module, lr: float, head_lr_mult: float) -> list[dict]
     head_ids = {id(p) for p in head}
     body = [p for p in model.parameters() if id(p) not in head_ids]
     return [{"params": body, "lr": lr, "name": "body"}, {"params": head, "lr": lr * head_lr_mult, "name": "head"}]
+
+
+# Asked when a page opens, so short; shared by every page for a while, so a class opening the page at once
+# costs one request (and nobody waits more than one timeout).
+PROBE_TIMEOUT_S = 3.0
+PROBE_TTL_S = 300.0
+_probe_lock = threading.Lock()
+_probes: dict[str, tuple[float, str]] = {}
+
+
+def imagenet_weights_state() -> tuple[str, str]:
+    """Whether a run could start from the ImageNet weights now, before anyone presses Start: ("cached", ""),
+    ("download", "") when the weights host answers, ("offline", "") under AUGTUNE_OFFLINE, or
+    ("unreachable", reason)."""
+    if cached_weights_file().is_file():
+        return "cached", ""
+    if offline():
+        return "offline", ""
+    with _probe_lock:
+        probed = _probes.get(WEIGHTS_URL)
+        if probed is None or time.monotonic() - probed[0] > PROBE_TTL_S:
+            probed = (time.monotonic(), _probe(WEIGHTS_URL))
+            _probes[WEIGHTS_URL] = probed
+    return ("download", "") if not probed[1] else ("unreachable", probed[1])
+
+
+def _probe(url: str) -> str:
+    """"" when `url` answers a HEAD request within PROBE_TIMEOUT_S, else why not (a few words)."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=PROBE_TIMEOUT_S):
+            return ""
+    except urllib.error.HTTPError as error:
+        return f"HTTP {error.code}"
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        return str(reason) if str(reason) else type(reason).__name__
 
 
 def cached_weights_file() -> Path:

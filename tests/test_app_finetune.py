@@ -207,3 +207,23 @@ def test_each_model_brings_its_lessons_recipe():
         assert (lr, head, optimizer, weight_decay) == tuple(recipe.settings[k] for k in ("lr", "head_lr_mult", "optimizer", "weight_decay"))
         assert ("augmentation lesson" if model == "scratch" else "fine-tuning lesson") in note
         assert "方案" in note  # and in Chinese
+
+
+def test_opening_the_tab_moves_pretrained_to_scratch_when_the_weights_cannot_be_had(monkeypatch):
+    import gradio as gr
+
+    from augtune import model
+    from augtune.ui import finetune
+
+    monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("unreachable", "timed out"))
+    choice, note, lr, head, optimizer, weight_decay, recipe = finetune.model_on_open("pretrained")
+    assert choice == "scratch" and (lr, head, optimizer) == (0.001, 1.0, "adam")
+    assert "does not answer (timed out)" in note and "没有回应（timed out）" in note
+    assert "augmentation lesson" in recipe
+    # A file or scratch chosen (and any edited field) stays as it is; only the note is renewed.
+    kept = finetune.model_on_open("file")
+    assert kept[0] == gr.skip() and all(value == gr.skip() for value in kept[2:]) and "does not answer" in kept[1]
+
+    monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("download", ""))
+    kept = finetune.model_on_open("pretrained")
+    assert kept[0] == gr.skip() and "downloaded (45 MB)" in kept[1]

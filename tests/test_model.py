@@ -174,3 +174,58 @@ def test_state_dict_of_another_architecture(tmp_path):
     torch.save({"weight": torch.zeros(3)}, tmp_path / "tiny.pt")
     with pytest.raises(TrainError, match="not a ResNet-18 state dict"):
         model.load_weights_file(tmp_path / "tiny.pt")
+
+
+class _HeadHandler(http.server.BaseHTTPRequestHandler):
+    heads = 0
+
+    def do_HEAD(self):  # noqa: N802 - http.server's name
+        type(self).heads += 1
+        self.send_response(200)
+        self.send_header("Content-Length", "46830571")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_the_weights_state_is_known_before_start_with_a_short_probe(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("AUGTUNE_OFFLINE", raising=False)
+    monkeypatch.setattr(model, "_probes", {})
+    monkeypatch.setattr(model, "PROBE_TIMEOUT_S", 0.5)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _HeadHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(model, "WEIGHTS_URL", f"http://127.0.0.1:{server.server_address[1]}/resnet18-f37072fd.pth")
+        assert model.imagenet_weights_state() == ("download", "")
+        assert model.imagenet_weights_state() == ("download", "")
+        assert _HeadHandler.heads == 1, "a class opening the page at once shares one probe"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setattr(model, "WEIGHTS_URL", f"http://127.0.0.1:{port}/resnet18-f37072fd.pth")
+    state, reason = model.imagenet_weights_state()
+    assert state == "unreachable" and "refused" in reason.lower()
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen()
+    try:
+        monkeypatch.setattr(model, "WEIGHTS_URL", f"http://127.0.0.1:{silent.getsockname()[1]}/resnet18-f37072fd.pth")
+        started = time.monotonic()
+        state, reason = model.imagenet_weights_state()
+        assert state == "unreachable" and "timed out" in reason.lower()
+        assert time.monotonic() - started < 5
+    finally:
+        silent.close()
+
+    monkeypatch.setenv("AUGTUNE_OFFLINE", "1")
+    assert model.imagenet_weights_state() == ("offline", "")
+    model.cached_weights_file().parent.mkdir(parents=True)
+    torch.save(resnet18().state_dict(), model.cached_weights_file())
+    assert model.imagenet_weights_state() == ("cached", "")

@@ -129,6 +129,10 @@ STRINGS: dict[str, dict[str, str]] = {
         ),
         "ft.model.cached": "ImageNet weights: ready on this server.",
         "ft.model.download": "ImageNet weights: downloaded (45 MB) through torchvision on first use.",
+        "ft.model.unreachable": (
+            "The ImageNet weights are not on this server and their download site does not answer ({reason}), so "
+            "“from scratch” is selected; upload a weights file to fine-tune."
+        ),
         "ft.augment.uses": "Used for training: {summary}",
         "ft.augment.explore_default": "(the Explore tab is not connected, so its default: the lesson's combined pipeline)",
         "ft.augment.test": "Test images are never augmented: resize + centre crop, as in the lesson.",
@@ -231,6 +235,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.model.offline": "这台服务器上没有 ImageNet 权重，也无法联网，所以选择了“从零开始”；上传权重文件即可进行微调。",
         "ft.model.cached": "ImageNet 权重：已在这台服务器上。",
         "ft.model.download": "ImageNet 权重：第一次使用时通过 torchvision 下载（45 MB）。",
+        "ft.model.unreachable": "这台服务器上没有 ImageNet 权重，其下载网站也没有回应（{reason}），所以选择了“从零开始”；上传权重文件即可进行微调。",
         "ft.augment.uses": "训练时使用：{summary}",
         "ft.augment.explore_default": "（未连接“探索”标签页，因此使用它的默认值：课程中的组合增广）",
         "ft.augment.test": "测试图像从不增广：和课程中一样，缩放后中心裁剪。",
@@ -460,16 +465,10 @@ def _downloaded(kind: str) -> bool:
     return (cache_dir() / "cifar10" / "cifar-10-batches-py").is_dir()
 
 
-def pretrained_weights_cached() -> bool:
-    from augtune.model import cached_weights_file
-
-    return cached_weights_file().is_file()
-
-
 def pretrained_available() -> bool:
-    from augtune import data
+    from augtune.model import imagenet_weights_state
 
-    return pretrained_weights_cached() or not data.offline()
+    return imagenet_weights_state()[0] in ("cached", "download")
 
 
 # Which lesson's recipe a model choice brings (augtune.lesson.RECIPES): a single run from scratch is the
@@ -486,13 +485,18 @@ def recipe_fields(model: str) -> tuple[float, float, str, float, str]:
 
 
 def model_note() -> str:
-    from augtune import data
+    from augtune.model import imagenet_weights_state
 
-    if pretrained_weights_cached():
-        return both("ft.model.cached")
-    if data.offline():
-        return both("ft.model.offline")
-    return both("ft.model.download")
+    state, reason = imagenet_weights_state()
+    return both(f"ft.model.{state}", reason=reason)
+
+
+def model_on_open(model: str) -> tuple:
+    """When the tab opens: the ImageNet weights' state now, and scratch (with its recipe) instead of pretrained
+    when they cannot be had, so that nobody presses Start to learn it. Other choices and edits stay."""
+    if model == "pretrained" and not pretrained_available():
+        return "scratch", model_note(), *recipe_fields("scratch")
+    return gr.skip(), model_note(), *(gr.skip() for _ in range(5))
 
 
 def augment_spec(choice: str, explore_spec: AugSpec | None) -> AugSpec | None:
@@ -1061,6 +1065,8 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                 **ui_only)
     augment.input(on_augment, [augment, *explore_widgets], [augment_info], **ui_only)
     tab.select(on_augment, [augment, *explore_widgets], [augment_info], **ui_only)
+    tab.select(model_on_open, [model], [model, model_info, lr, head_lr_mult, optimizer, weight_decay, recipe_info],
+               **ui_only)
     with tab:  # gr.Tabs may hold only tabs, so the API endpoints live in ours
         gr.api(start_api, api_name="finetune_start", concurrency_id="finetune-submit")
         gr.api(compare_api, api_name="finetune_compare", concurrency_id="finetune-submit")

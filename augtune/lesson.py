@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 
 from . import report
 from .spec import PRESETS
-from .train import Cancelled, TrainConfig, TrainError, train
+from .train import Cancelled, OneLineParser, TrainConfig, TrainError, train
 
 MAX_SEEDS = 20
 
@@ -263,14 +263,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
 def _parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="python -m augtune.lesson",
         description="Run one of the lesson's experiments: two runs that differ in one thing, each with its lesson's "
         "recipe, printed as the lesson's log lines and a final table beside the published numbers. Writes "

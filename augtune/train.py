@@ -530,7 +530,7 @@ def _augment_from_arg(value: str) -> AugSpec | None:
     raise ValueError(f"--augment must be none, a preset ({', '.join(PRESETS)}) or a .json settings file, got {value!r}.")
 
 
-class _OneLineParser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """Errors in one line on stderr and exit code 2, like every other error of the command."""
 
     def error(self, message: str):  # type: ignore[override]
@@ -539,7 +539,7 @@ class _OneLineParser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     defaults = TrainConfig()
-    parser = _OneLineParser(
+    parser = OneLineParser(
         prog="python -m augtune.train",
         description="Fine-tune ResNet-18 the way the lesson does, printing its log line per epoch. Writes "
         "metrics.csv, model.pt (a state_dict; torch.load(..., weights_only=True)), curves.png, confusion.png, "

@@ -245,18 +245,27 @@ def test_cancel_stops_every_rank(manager):
     manager.cancel(job_id, owner)
     snapshot = wait_for(manager, job_id, owner, lambda s: s["status"] in FINISHED, 60)
     assert snapshot["status"] == "cancelled" and len(snapshot["rows"]) < 50
-    deadline = time.monotonic() + 30
-    while not _gone(ranks) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _gone(ranks), "a rank outlived its cancelled run"
+    assert _wait_until_gone(ranks), "a rank outlived its cancelled run"
 
 
-def test_a_rank_killed_mid_epoch_ends_the_run_with_a_sentence_and_the_queue_goes_on(manager):
+def _two_ranks_in_their_second_epoch(manager, label: str) -> tuple[str, str, list[int]]:
     owner = new_owner_token()
-    job_id = manager.submit(TrainConfig(epochs=50, label="killed", **TINY), owner)
+    job_id = manager.submit(TrainConfig(epochs=50, label=label, **TINY), owner)
     wait_for(manager, job_id, owner, lambda s: s["progress"].get("epoch") == 2, WAIT_S)
     ranks = _rank_pids(manager._jobs[job_id].worker.process.pid)
     assert len(ranks) == 2
+    return owner, job_id, ranks
+
+
+def _wait_until_gone(ranks: list[int], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while not _gone(ranks) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return _gone(ranks)
+
+
+def test_a_rank_killed_mid_epoch_ends_the_run_with_a_sentence_and_the_queue_goes_on(manager):
+    owner, job_id, ranks = _two_ranks_in_their_second_epoch(manager, "killed")
     os.kill(ranks[-1], signal.SIGKILL)
     killed = time.monotonic()
     snapshot = wait_for(manager, job_id, owner, lambda s: s["status"] in FINISHED, 60)
@@ -264,10 +273,7 @@ def test_a_rank_killed_mid_epoch_ends_the_run_with_a_sentence_and_the_queue_goes
     assert snapshot["status"] == FAILED
     assert re.match(r"Training process [12] of 2 stopped unexpectedly \(killed by signal SIGKILL\)", snapshot["error"]), snapshot["error"]
     assert "\n" not in snapshot["error"] and "Traceback" not in snapshot["error"]
-    deadline = time.monotonic() + 30
-    while not _gone(ranks) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _gone(ranks), "rank 0 outlived the run"
+    assert _wait_until_gone(ranks), "rank 0 outlived the run"
 
     next_id = manager.submit(TrainConfig(epochs=1, label="after", **TINY), owner)
     after = wait_for(manager, next_id, owner, lambda s: s["status"] in FINISHED, WAIT_S)
@@ -275,11 +281,7 @@ def test_a_rank_killed_mid_epoch_ends_the_run_with_a_sentence_and_the_queue_goes
 
 
 def test_a_rank_that_hangs_ends_the_run_after_the_collective_timeout(manager):
-    owner = new_owner_token()
-    job_id = manager.submit(TrainConfig(epochs=50, label="hung", **TINY), owner)
-    wait_for(manager, job_id, owner, lambda s: s["progress"].get("epoch") == 2, WAIT_S)
-    ranks = _rank_pids(manager._jobs[job_id].worker.process.pid)
-    assert len(ranks) == 2
+    owner, job_id, ranks = _two_ranks_in_their_second_epoch(manager, "hung")
     os.kill(ranks[-1], signal.SIGSTOP)
     stopped = time.monotonic()
     try:

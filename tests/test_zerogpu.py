@@ -279,6 +279,15 @@ def test_a_spent_quota_ends_the_run_with_one_sentence(space, api):
     assert not [r for r in space.records("train") if r["event"] == "start" and r["config"]["label"] == "no quota"]
 
 
+def test_bad_data_ends_the_run_before_a_gpu_is_asked_for(space, api):
+    schedules = len(api.called("/schedule"))
+    session = space.start(data="no-such-folder", label="bad data")
+    ended = space.wait_until(session, lambda snap: snap["status"] not in ("queued", "running"), "the refusal")
+    assert ended["status"] == "failed"
+    assert ended["error"] == "There is no data folder or .zip file called 'no-such-folder' in the data folder."
+    assert len(api.called("/schedule")) == schedules  # no visitor's GPU time spent on it
+
+
 def test_failure_sentences_for_what_spaces_raises():
     class SpacesError(Exception):  # what spaces raises: a gr.Error with a title
         def __init__(self, title: str, message: str) -> None:

@@ -14,6 +14,7 @@ import base64
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -277,6 +278,23 @@ def test_a_spent_quota_ends_the_run_with_one_sentence(space, api):
     assert engine_text(ended["error"], "zh-CN").startswith("ZeroGPU 配额不足以完成本次训练（申请")
     assert "Traceback" not in ended["error"]
     assert not [r for r in space.records("train") if r["event"] == "start" and r["config"]["label"] == "no quota"]
+
+
+def test_a_fork_killed_mid_run_ends_the_run_with_one_sentence(space, api):
+    # What ZeroGPU does when a run outlives the GPU time it asked for: the fork is gone.
+    schedules = len(api.called("/schedule"))
+    session = space.start(epochs=50, label="killed")
+    space.wait_until(session, lambda snap: snap["progress"].get("batch", 0) >= 1 or snap["status"] != "running", "batch 1")
+    (schedule,) = api.called("/schedule")[schedules:]
+    (allowed,) = [call for call in api.called("/allow") if call["allowToken"] == schedule["allowToken"]]
+    os.kill(int(allowed["pid"]), signal.SIGKILL)
+    ended = space.wait_until(session, lambda snap: snap["status"] not in ("running", "cancelling"), "the end")
+    assert ended["status"] == "failed"
+    assert ended["error"] == (
+        f"ZeroGPU took the GPU back before the run ended (it had asked for {schedule['durationSeconds']} s); "
+        "choose fewer epochs or a smaller image size."
+    )
+    assert {"allowToken": schedule["allowToken"], "fail": "true"} in api.called("/release")
 
 
 def test_bad_data_ends_the_run_before_a_gpu_is_asked_for(space, api):

@@ -21,6 +21,11 @@ each rank on its own GPU (augtune.distributed), and only rank 0 sends events. Su
 many GPUs against `AUGTUNE_MAX_JOBS`, and gets GPUs no other run holds. A dead rank makes torchrun's
 agent stop the others, and the run ends with a sentence that says which process died.
 
+On Hugging Face ZeroGPU hardware (augtune.zerogpu) a GPU exists only in a fork that `spaces` makes of the
+server process, so there no worker is started: a thread of the server calls the decorated generator, in
+the context of the Gradio request that submitted the run (it carries the visitor's quota token), and
+applies its events as the monitor applies a worker's; cancelling closes the generator.
+
 Settings (environment):
     AUGTUNE_MAX_JOBS      GPUs (or CPU training slots) used at the same time (default: AUGTUNE_GPUS_PER_RUN)
     AUGTUNE_GPUS_PER_RUN  processes (each its own GPU, where there are GPUs) that train one run (default 1)
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import contextvars
 import copy
 import multiprocessing
 import os
@@ -52,6 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import zerogpu
 from .settings import env_number
 
 CANCEL_GRACE_S = 15.0
@@ -101,6 +108,7 @@ class Job:
     stop_deadline: float | None = None
     stop_reason: str = ""
     slots: list[int] = field(default_factory=list)  # the GPU slots it trains on, while it runs
+    context: contextvars.Context | None = None  # ZeroGPU: the submitting request's, for the quota token
 
 
 class JobManager:
@@ -136,6 +144,7 @@ class JobManager:
         self._jobs: dict[str, Job] = {}
         self._waiting: deque[str] = deque()
         self._closed = threading.Event()
+        self.zero_gpu = zerogpu.train_on_gpu is not None
         self._spare: Worker | None = None
         self._warm_spare()
         self._janitor = threading.Thread(target=self._clean_periodically, name="augtune-jobs-janitor", daemon=True)
@@ -173,7 +182,8 @@ class JobManager:
                 job_id = secrets.token_urlsafe(16)
                 run_dir = self.runs_dir / job_id
                 run_dir.mkdir(parents=True)
-                self._jobs[job_id] = Job(id=job_id, owner=owner, group=group, config=config, run_dir=run_dir)
+                self._jobs[job_id] = Job(id=job_id, owner=owner, group=group, config=config, run_dir=run_dir,
+                                         context=contextvars.copy_context() if self.zero_gpu else None)
                 self._waiting.append(job_id)
                 ids.append(job_id)
             self._start_waiting()
@@ -321,6 +331,8 @@ class JobManager:
                 self._finish(job, FAILED, f"The training process could not be started ({_sentence(error)}).")
 
     def _launch(self, job: Job) -> None:
+        if self.zero_gpu:
+            return self._launch_on_zero_gpu(job)
         worker, self._spare = self._spare, None
         if worker is None or not worker.process.is_alive():
             worker = Worker(self._context)
@@ -335,7 +347,7 @@ class JobManager:
         self._warm_spare()
 
     def _warm_spare(self) -> None:
-        if self._spare is None and not self._closed.is_set():
+        if self._spare is None and not self._closed.is_set() and not self.zero_gpu:
             try:
                 self._spare = Worker(self._context)
             except Exception:  # no spare is only slower; the run itself will say why a worker cannot start
@@ -364,6 +376,64 @@ class JobManager:
             if overdue:
                 worker.process.kill()
         worker.end(grace_s=CANCEL_GRACE_S)
+        with self._lock:
+            status, error = end["status"], end.get("error", "")
+            if job.status == CANCELLING and status != DONE:
+                status, error = CANCELLED, job.stop_reason
+            self._finish(job, status, error)
+            self._start_waiting()
+
+    def _launch_on_zero_gpu(self, job: Job) -> None:
+        job.slots, self._free_slots = self._free_slots[: self.gpus_per_run], self._free_slots[self.gpus_per_run :]
+        job.worker = ZeroGpuRun()
+        job.status = RUNNING
+        job.started = time.time()
+        job.message = "Asking ZeroGPU for a GPU..."
+        job.version += 1
+        # Each job has its own copy: one context cannot be entered by two threads at once.
+        context = job.context or contextvars.copy_context()
+        job.context = None
+        job.worker.thread = threading.Thread(
+            target=context.run, args=(self._run_on_zero_gpu, job), name=f"augtune-zerogpu-{job.id[:8]}", daemon=True
+        )
+        job.worker.thread.start()
+
+    def _run_on_zero_gpu(self, job: Job) -> None:
+        """Moves the GPU fork's events into the job, as _monitor does for a worker's."""
+        loan = job.worker
+        config = job.config.to_dict()
+        end: dict | None = None
+        try:
+            # Bad data ends the run here, before it costs the visitor any GPU time.
+            seconds = zerogpu.estimate_seconds(config, str(job.run_dir))
+        except Exception as error:  # noqa: BLE001 - TrainError and ValueError speak in sentences meant for the user
+            end = {"status": FAILED, "error": _sentence(error)}
+        if end is None:
+            with self._lock:
+                job.message = f"Asking ZeroGPU for a GPU (about {seconds} s of GPU time)..."
+                job.version += 1
+            events = zerogpu.train_on_gpu(config, str(job.run_dir))
+            try:
+                for event in events:
+                    if event.get("kind") == "end":
+                        end = event
+                        continue
+                    with self._lock:
+                        self._apply(job, event)
+                        if job.status == RUNNING and time.time() - job.started > self.max_run_s:
+                            self._cancel(job, f"The run was stopped after the time limit of {self.max_run_s / 60:g} minutes.")
+                    if loan.stop.is_set():
+                        break
+            except Exception as error:  # noqa: BLE001 - spaces' quota and GPU errors, said in one sentence
+                if not getattr(error, "title", ""):
+                    traceback.print_exc()
+                end = {"status": FAILED, "error": zerogpu.failure_sentence(error, seconds)}
+            finally:
+                with contextlib.suppress(Exception):
+                    events.close()  # spaces closes the fork's generator at its next yield: train() stops
+        if end is None:
+            end = {"status": CANCELLED} if loan.stop.is_set() else {
+                "status": FAILED, "error": "The ZeroGPU run ended without a result."}
         with self._lock:
             status, error = end["status"], end.get("error", "")
             if job.status == CANCELLING and status != DONE:
@@ -472,6 +542,19 @@ def _spawning_worker():
                 main.__dict__.update(saved_main)
 
 
+class ZeroGpuRun:
+    """What a ZeroGPU job holds in place of a Worker: the stop that cancel() sets, the thread that close() waits for."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def end(self, grace_s: float) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=grace_s)
+
+
 # ----- the worker process -------------------------------------------------------------------------------
 
 
@@ -539,7 +622,7 @@ def _train(config: dict, out_dir: str, events, stop, *, among_ranks: bool = Fals
         traceback.print_exc()
         return {"status": FAILED, "error": f"The training engine could not be loaded: {_sentence(error)}"}
     try:
-        _zero_gpu(train)(TrainConfig.from_dict(config), Path(out_dir), on_event=events.put, should_stop=stop.is_set)
+        train(TrainConfig.from_dict(config), Path(out_dir), on_event=events.put, should_stop=stop.is_set)
         return {"status": DONE}
     except Cancelled:
         return {"status": CANCELLED}
@@ -654,11 +737,3 @@ def _exit_with_parent() -> None:
 
     threading.Thread(target=wait_for_parent, name="augtune-parent-watch", daemon=True).start()
 
-
-def _zero_gpu(function):
-    """On Hugging Face ZeroGPU hardware a GPU is lent only inside `spaces.GPU`; elsewhere it is a no-op."""
-    try:
-        import spaces  # type: ignore[import-not-found]
-    except ImportError:
-        return function
-    return spaces.GPU(duration=600)(function)

@@ -242,38 +242,12 @@ def test_owner_tokens_are_unguessable_and_required(manager):
         assert refused.value.code == "owner"
 
 
-def test_training_is_wrapped_in_spaces_gpu_where_the_spaces_package_exists(monkeypatch):
-    """ZeroGPU lends a GPU only inside spaces.GPU; without the package the function is returned as is."""
-    import sys
-    import types
+def test_off_zero_gpu_the_workers_train_without_spaces(manager, monkeypatch):
+    """Only ZeroGPU lends its GPU through spaces (augtune.zerogpu, tests/test_zerogpu.py); everywhere else
+    the worker calls train() itself, and no worker imports spaces (it imports Gradio)."""
+    from augtune import zerogpu
 
-    from augtune.jobs import _zero_gpu
-
-    def work():
-        return "trained"
-
-    monkeypatch.delitem(sys.modules, "spaces", raising=False)
-    monkeypatch.setattr("builtins.__import__", _import_without("spaces", __import__))
-    assert _zero_gpu(work) is work
-    monkeypatch.undo()
-
-    asked = {}
-    fake = types.ModuleType("spaces")
-
-    def gpu(duration):
-        asked["duration"] = duration
-        return lambda function: lambda *a, **k: ("on the GPU", function(*a, **k))
-
-    fake.GPU = gpu
-    monkeypatch.setitem(sys.modules, "spaces", fake)
-    assert _zero_gpu(work)() == ("on the GPU", "trained")
-    assert asked == {"duration": 600}
-
-
-def _import_without(name, real_import):
-    def guarded(module, *args, **kwargs):
-        if module == name:
-            raise ImportError(f"No module named {name!r}")
-        return real_import(module, *args, **kwargs)
-
-    return guarded
+    assert zerogpu.train_on_gpu is None and manager.zero_gpu is False
+    for value, on in (("true", True), ("1", True), ("True", True), ("false", False), ("", False)):
+        monkeypatch.setenv("SPACES_ZERO_GPU", value)
+        assert zerogpu.on_zero_gpu() is on

@@ -27,6 +27,9 @@ DELETE_CACHE = (max(10, TEMP_MAX_AGE_S // 4), TEMP_MAX_AGE_S)
 # with a lower p95 (bench/load.py). Grids are now drawn in worker processes (grid_workers.py), one per
 # core; 4 events at once keep them fed while the server reads, shares and sends the grids.
 CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 4))
+# Events waiting in Gradio's queue; more get "the queue is full". Set here because on ZeroGPU Gradio
+# would otherwise allow one (a whole class shares this queue, and training never waits in it).
+QUEUE_MAX_SIZE = int(os.environ.get("AUGTUNE_QUEUE_MAX_SIZE", 500))
 
 
 def translations() -> gr.I18n:
@@ -71,7 +74,7 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             explore_widgets = explore.build_explore_tab(demo)
             finetune.build_finetune_tab(explore_widgets=explore_widgets)
-    demo.queue(default_concurrency_limit=CONCURRENCY)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     return demo
 
 

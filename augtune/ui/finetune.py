@@ -353,6 +353,20 @@ ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"^A batch of (?P<b>\d+) images cannot be shared by (?P<n>\d+) processes.*$",
          "{b} 张图片的批量无法分给 {n} 个进程（每个进程至少需要 2 张）；请增大批量大小。"),
         (r"^Training needs at least two classes with images.*$", "训练至少需要两个有图片的类别，每个类别一个文件夹。"),
+        (r"^Asking ZeroGPU for a GPU \(about (?P<s>\d+) s of GPU time\)\.\.\.$", "正在向 ZeroGPU 申请 GPU（约 {s} 秒 GPU 时间）……"),
+        (r"^Asking ZeroGPU for a GPU\.\.\.$", "正在向 ZeroGPU 申请 GPU……"),
+        (r"^ZeroGPU's quota does not cover this run \((?P<s>\d+) s of GPU time asked for, (?P<left>\d+) s left\); "
+         r"try again in (?P<wait>[^,]+), .*$",
+         "ZeroGPU 配额不足以完成本次训练（申请 {s} 秒 GPU 时间，剩余 {left} 秒）；请在 {wait} 后再试、登录 Hugging Face 以获得更多配额，或减少轮数、缩小图像尺寸。"),
+        (r"^ZeroGPU's quota does not cover this run \((?P<s>\d+) s of GPU time asked for\); .*$",
+         "ZeroGPU 配额不足以完成本次训练（申请 {s} 秒 GPU 时间）；请稍后再试、登录 Hugging Face 以获得更多配额，或减少轮数、缩小图像尺寸。"),
+        (r"^This run would need about (?P<s>\d+) s of ZeroGPU time, more than ZeroGPU lends at once; .*$",
+         "本次训练约需 {s} 秒 ZeroGPU 时间，超过 ZeroGPU 单次可借出的时长；请减少轮数或缩小图像尺寸。"),
+        (r"^No ZeroGPU GPU became free in time; .*$", "没有及时空出的 ZeroGPU GPU；请一分钟后再试。"),
+        (r"^ZeroGPU took the GPU back before the run ended \(it had asked for (?P<s>\d+) s\); .*$",
+         "训练结束前 ZeroGPU 收回了 GPU（本次申请了 {s} 秒）；请减少轮数或缩小图像尺寸。"),
+        (r"^ZeroGPU could not lend a GPU for this run \((?P<why>.+)\)\.$", "ZeroGPU 无法为本次训练借出 GPU（{why}）。"),
+        (r"^The ZeroGPU run ended without a result\.$", "ZeroGPU 上的训练没有结果就结束了。"),
         (r"^There are no test images.*$", "没有测试图片：请添加 test/<类别>/ 文件夹，或每个类别一个文件夹以便自动划分。"),
     ]
 ]

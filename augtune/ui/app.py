@@ -17,6 +17,8 @@ import gradio as gr
 from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
+from augtune.settings import env_number
+
 from . import explore, finetune, grid_workers
 
 MAX_FILE_SIZE = os.environ.get("AUGTUNE_MAX_UPLOAD", "20mb")
@@ -29,7 +31,7 @@ DELETE_CACHE = (max(10, TEMP_MAX_AGE_S // 4), TEMP_MAX_AGE_S)
 CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 4))
 # Events waiting in Gradio's queue; more get "the queue is full". Set here because on ZeroGPU Gradio
 # would otherwise allow one (a whole class shares this queue, and training never waits in it).
-QUEUE_MAX_SIZE = int(os.environ.get("AUGTUNE_QUEUE_MAX_SIZE", 500))
+QUEUE_MAX_SIZE = env_number("AUGTUNE_QUEUE_MAX_SIZE", 500)
 
 
 def translations() -> gr.I18n:

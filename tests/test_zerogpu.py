@@ -11,6 +11,7 @@ quota is spent), POST /allow (allowToken, pid of the fork) and POST /release (al
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
 import json
 import os
@@ -116,9 +117,10 @@ class ZeroGpuSpace:
         }
         self.log_path = tmp / "server.log"
         self._log = open(self.log_path, "w")
+        # Its own process group: spaces' forks outlive a terminated server, and stop() ends them with it.
         self.process = subprocess.Popen(
             [sys.executable, str(ROOT / "tests" / "zerogpu_server.py")], cwd=ROOT, env=env,
-            stdout=self._log, stderr=subprocess.STDOUT,
+            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + WAIT_S
         while True:
@@ -163,6 +165,8 @@ class ZeroGpuSpace:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
 
 

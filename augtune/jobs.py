@@ -376,6 +376,10 @@ class JobManager:
             if overdue:
                 worker.process.kill()
         worker.end(grace_s=CANCEL_GRACE_S)
+        self._end(job, end)
+
+    def _end(self, job: Job, end: dict) -> None:
+        """The run's last word (a worker's or the GPU fork's "end"), unless it was being cancelled; the next starts."""
         with self._lock:
             status, error = end["status"], end.get("error", "")
             if job.status == CANCELLING and status != DONE:
@@ -434,12 +438,7 @@ class JobManager:
         if end is None:
             end = {"status": CANCELLED} if loan.stop.is_set() else {
                 "status": FAILED, "error": "The ZeroGPU run ended without a result."}
-        with self._lock:
-            status, error = end["status"], end.get("error", "")
-            if job.status == CANCELLING and status != DONE:
-                status, error = CANCELLED, job.stop_reason
-            self._finish(job, status, error)
-            self._start_waiting()
+        self._end(job, end)
 
     def _drain_after_death(self, job: Job) -> dict:
         """The worker is gone; take what it sent before dying, or explain its death."""

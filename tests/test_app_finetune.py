@@ -143,7 +143,9 @@ def test_the_lesson_comparison_queues_its_runs_as_one_set(client):
     session = client.predict(None, {**TINY, "epochs": 1}, api_name="/finetune_compare")
     assert len(session["jobs"]) == 2  # from scratch: augmentation on vs off (no pretrained run to compare)
     runs = status(client, session)
-    assert [run["label"] for run in runs] == ["scratch, lr 0.01, augmented", "scratch, lr 0.01, no augmentation"]
+    # The augmentation lesson's recipe (augtune.lesson), whatever the request's lr.
+    assert [run["label"] for run in runs] == ["scratch, lr 0.001, augmented", "scratch, lr 0.001, no augmentation"]
+    assert {run["config"]["optimizer"] for run in runs} == {"adam"}
     assert len({run["group"] for run in runs}) == 1
     assert runs[1]["config"]["augment"] is None and runs[0]["config"]["augment"]["hflip_p"] == 0.5
     runs = wait_until(client, session, all_finished)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -120,13 +121,17 @@ def test_command_line_errors_are_one_line(small_synthetic):
         assert "Traceback" not in done.stderr
 
 
-def test_the_tabs_comparison_trains_its_scratch_run_with_the_lessons_scratch_recipe():
+def test_the_tabs_comparison_is_the_lessons_experiments():
     from augtune.ui.finetune import comparison_configs
 
-    runs = comparison_configs(TrainConfig(**TINY))  # pretrained by default: augmented, not augmented, scratch
-    assert len(runs) == 3
-    assert {key: getattr(runs[2], key) for key in RECIPES["scratch"].settings} == RECIPES["scratch"].settings
-    assert runs[2].augment == runs[0].augment is not None and runs[1].augment is None
+    base = TrainConfig(**TINY)  # pretrained by default: both experiments
+    runs = comparison_configs(base)
+    expected = experiment_configs("augmentation", base) + experiment_configs("finetuning", base)
+    assert [dataclasses.replace(run, label="") for run in runs] == [dataclasses.replace(run, label="") for run in expected]
+    assert [run.label for run in runs] == ["scratch, lr 0.001, augmented", "scratch, lr 0.001, no augmentation",
+                                           "pretrained, lr 0.01, augmented", "scratch, lr 0.1, augmented"]
+    scratch_only = comparison_configs(TrainConfig(pretrained=False, **TINY))
+    assert [run.optimizer for run in scratch_only] == ["adam", "adam"]
 
 
 def test_a_frozen_backbone_stays_as_it_was_loaded_and_only_the_head_learns(small_synthetic):

@@ -25,7 +25,7 @@ import gradio as gr
 
 from augtune import PRESETS, AugSpec
 from augtune.jobs import FINISHED, JobError, JobManager, new_owner_token
-from augtune.lesson import RECIPES
+from augtune.lesson import RECIPES, experiment_configs
 
 _ = gr.I18n()  # only makes translation keys; app.py merges STRINGS into the table given to launch()
 
@@ -83,8 +83,9 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.start": "▶ Start",
         "ft.compare": "⚖ Run the lesson's comparison",
         "ft.compare.info": (
-            "Queues the lesson's experiments with your recipe and draws them in one plot: augmentation on vs "
-            "off, and pretrained vs from scratch (scratch at lr 0.1)."
+            "Queues the lesson's experiments, each run with its lesson's recipe, and draws them in one plot: "
+            "augmentation on vs off (from scratch, Adam lr 0.001), and with a pretrained model, fine-tuned vs "
+            "from scratch (SGD lr 0.1). Your data, epochs, batch and augmentation are kept."
         ),
         "ft.cancel": "■ Cancel",
         "ft.plot": "Loss and accuracy per epoch",
@@ -196,7 +197,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.augment.none": "不增广",
         "ft.start": "▶ 开始",
         "ft.compare": "⚖ 运行课程中的对比实验",
-        "ft.compare.info": "用你的方案排队运行课程中的实验，并画在同一张图里：有无图像增广，以及预训练与从零开始（从零开始的学习率为 0.1）。",
+        "ft.compare.info": "排队运行课程中的实验，每次训练使用它那一节的方案，并画在同一张图里：有无图像增广（从零开始，Adam，学习率 0.001），以及使用预训练模型时，微调与从零开始（SGD，学习率 0.1）。你的数据、迭代周期、批量和增广设置保持不变。",
         "ft.cancel": "■ 取消",
         "ft.plot": "每个迭代周期的损失和精度",
         "ft.table": "每个迭代周期一行",
@@ -628,13 +629,12 @@ def run_label(config) -> str:
 
 
 def comparison_configs(base) -> list:
-    """The lesson's experiments around the user's recipe: augmentation on vs off, and (when the base is
-    pretrained) the same network from scratch with the lesson's scratch recipe (augtune.lesson: SGD lr 0.1,
-    one parameter group)."""
-    augmented = base.augment if base.augment is not None else PRESETS["hotdog_train"]
-    runs = [dataclasses.replace(base, augment=augmented), dataclasses.replace(base, augment=None)]
-    if base.pretrained:
-        runs.append(RECIPES["scratch"].apply(dataclasses.replace(base, augment=augmented)))
+    """The lesson's experiments, the very runs of `python -m augtune.lesson` (augtune.lesson) around the user's
+    data, epochs, batch and augmentation: augmentation on vs off with the augmentation lesson's recipe, and,
+    with a pretrained model, fine-tuned vs from scratch with the fine-tuning lesson's two recipes."""
+    runs = experiment_configs("augmentation", base)
+    if base.pretrained or base.weights_path:
+        runs += experiment_configs("finetuning", base)
     return [dataclasses.replace(run, label=run_label(run)) for run in runs]
 
 

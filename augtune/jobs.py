@@ -331,12 +331,12 @@ class JobManager:
                 self._finish(job, FAILED, f"The training process could not be started ({_sentence(error)}).")
 
     def _launch(self, job: Job) -> None:
+        job.slots, self._free_slots = self._free_slots[: self.gpus_per_run], self._free_slots[self.gpus_per_run :]
         if self.zero_gpu:
             return self._launch_on_zero_gpu(job)
         worker, self._spare = self._spare, None
         if worker is None or not worker.process.is_alive():
             worker = Worker(self._context)
-        job.slots, self._free_slots = self._free_slots[: self.gpus_per_run], self._free_slots[self.gpus_per_run :]
         worker.assign(job.config.to_dict(), str(job.run_dir), _gpus(job.slots) if self.gpus_per_run > 1 else [])
         job.worker = worker
         job.status = RUNNING
@@ -370,13 +370,16 @@ class JobManager:
                 end = self._drain_after_death(job)
                 break
             with self._lock:
-                if job.status == RUNNING and time.time() - job.started > self.max_run_s:
-                    self._cancel(job, f"The run was stopped after the time limit of {self.max_run_s / 60:g} minutes.")
+                self._stop_if_over_time(job)
                 overdue = job.stop_deadline is not None and time.monotonic() > job.stop_deadline
             if overdue:
                 worker.process.kill()
         worker.end(grace_s=CANCEL_GRACE_S)
         self._end(job, end)
+
+    def _stop_if_over_time(self, job: Job) -> None:
+        if job.status == RUNNING and time.time() - job.started > self.max_run_s:
+            self._cancel(job, f"The run was stopped after the time limit of {self.max_run_s / 60:g} minutes.")
 
     def _end(self, job: Job, end: dict) -> None:
         """The run's last word (a worker's or the GPU fork's "end"), unless it was being cancelled; the next starts."""
@@ -388,7 +391,6 @@ class JobManager:
             self._start_waiting()
 
     def _launch_on_zero_gpu(self, job: Job) -> None:
-        job.slots, self._free_slots = self._free_slots[: self.gpus_per_run], self._free_slots[self.gpus_per_run :]
         job.worker = ZeroGpuRun()
         job.status = RUNNING
         job.started = time.time()
@@ -424,8 +426,7 @@ class JobManager:
                         continue
                     with self._lock:
                         self._apply(job, event)
-                        if job.status == RUNNING and time.time() - job.started > self.max_run_s:
-                            self._cancel(job, f"The run was stopped after the time limit of {self.max_run_s / 60:g} minutes.")
+                        self._stop_if_over_time(job)
                     if loan.stop.is_set():
                         break
             except Exception as error:  # noqa: BLE001 - spaces' quota and GPU errors, said in one sentence
@@ -666,8 +667,8 @@ def _train_on_ranks(config: dict, out_dir: str, events, stop, gpus: list[str]) -
         if stop.is_set():
             return {"status": CANCELLED}
         # A killed rank is the cause; the others then fail on their next collective, a moment later.
-        killed = sorted(((rank, failure) for rank, failure in error.failures.items() if failure.exitcode < 0), key=lambda item: item[0])
-        rank, failure = killed[0] if killed else error.get_first_failure()
+        killed = [(rank, failure) for rank, failure in error.failures.items() if failure.exitcode < 0]
+        rank, failure = min(killed, key=lambda item: item[0]) if killed else error.get_first_failure()
         if failure.exitcode < 0:
             return {
                 "status": FAILED,

@@ -122,7 +122,8 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 def experiment_configs(name: str, base: TrainConfig) -> list[TrainConfig]:
     """The experiment's runs around `base`: each its lesson's recipe, with or without `base`'s augmentation
-    (the combined one when `base` has none). A weights file in `base` is the fine-tuned run's pretrained model."""
+    (the combined one when `base` has none). A weights file in `base` is the fine-tuned run's pretrained model
+    (the fine-tuning recipe keeps it; the scratch recipes drop it)."""
     if name not in EXPERIMENTS:
         raise ValueError(f"The experiment must be one of {', '.join(EXPERIMENTS)}, got {name!r}.")
     augments = {"base": base.augment if base.augment is not None else PRESETS["combined"], "none": None,
@@ -130,8 +131,6 @@ def experiment_configs(name: str, base: TrainConfig) -> list[TrainConfig]:
     configs = []
     for run in EXPERIMENTS[name].runs:
         config = RECIPES[run.recipe].apply(dataclasses.replace(base, augment=augments[run.augment], label=run.label))
-        if run.recipe == "finetune" and base.weights_path:
-            config = dataclasses.replace(config, weights_path=base.weights_path)
         configs.append(dataclasses.replace(config, **dict(run.changes)))
     return configs
 
@@ -152,10 +151,9 @@ def run_experiment(
         raise ValueError(f"seeds must be a whole number between 1 and {MAX_SEEDS}, got {seeds!r}.")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    recipe_of = {run.label: run.recipe for run in EXPERIMENTS[name].runs} if name in EXPERIMENTS else {}
     runs = []
     for seed in range(base.seed, base.seed + seeds):
-        for config in experiment_configs(name, dataclasses.replace(base, seed=seed)):
+        for config, run in zip(experiment_configs(name, dataclasses.replace(base, seed=seed)), EXPERIMENTS[name].runs):
             forward = (lambda event, label=config.label: on_event(label, event)) if on_event else None
             folder = out_dir / f"{_slug(config.label)}-seed{seed}"
             result = train(config, folder, on_event=forward, allowed_roots=allowed_roots)
@@ -163,7 +161,7 @@ def run_experiment(
             runs.append({
                 "label": config.label,
                 "seed": seed,
-                "recipe": RECIPES[recipe_of[config.label]].source,
+                "recipe": RECIPES[run.recipe].source,
                 "config": config.to_dict(),
                 "rows": rows,
                 "final_train_acc": rows[-1]["train_acc"],

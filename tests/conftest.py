@@ -5,8 +5,10 @@ In CI (CI=true) a skipped test is a failed test: nothing we claim to test may si
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -36,9 +38,12 @@ def free_port() -> int:
 
 
 class AppServer:
-    """`python app.py` in a subprocess on 127.0.0.1, with its own temp, data and torch-cache dirs."""
+    """`python app.py` (or another server script) in a subprocess on 127.0.0.1, with its own temp, data and
+    torch-cache dirs, in a process group of its own that stop() ends whole: children a server leaves behind
+    (spaces' forks on ZeroGPU) go with it."""
 
-    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(self, tmp: Path, extra_env: dict[str, str] | None = None, script: Path = ROOT / "app.py",
+                 up_timeout: float = 120.0) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.tmp = tmp
@@ -60,9 +65,10 @@ class AppServer:
         self.log_path = tmp / "server.log"
         self._log = open(self.log_path, "w")
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py")], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, str(script)], cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
-        self._wait_until_up()
+        self._wait_until_up(up_timeout)
 
     def _wait_until_up(self, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
@@ -90,6 +96,8 @@ class AppServer:
             self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self._log.close()
 
 

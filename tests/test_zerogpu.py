@@ -11,16 +11,12 @@ quota is spent), POST /allow (allowToken, pid of the fork) and POST /release (al
 from __future__ import annotations
 
 import base64
-import contextlib
 import importlib.util
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -30,7 +26,7 @@ import pytest
 from augtune import zerogpu
 from augtune.ui.finetune import engine_text
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, AppServer
 
 # A visitor's X-IP-Token, as the Hub's proxy adds it: a JWT (spaces reads its payload).
 TOKEN = "e30." + base64.urlsafe_b64encode(json.dumps({"user": "visitor"}).encode()).decode().rstrip("=") + ".sig"
@@ -83,61 +79,30 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
 
-class ZeroGpuSpace:
+class ZeroGpuSpace(AppServer):
     """tests/zerogpu_server.py on 127.0.0.1, its probe files, and a client that sends the visitor's token."""
 
     def __init__(self, tmp: Path, api: FakeDeviceAPI) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
         self.probe = tmp / "probe"
-        for name in ("probe", "gradio_tmp", "data", "cache", "runs"):
+        for name in ("probe", "cache"):
             (tmp / name).mkdir()
         cgroup = tmp / "cgroup"
         cgroup.write_text("5:devices:/zerogpu-test\n")
-        env = {
-            **os.environ,
+        super().__init__(tmp, {
             "SPACES_ZERO_GPU": "true",
             "SPACES_ZERO_DEVICE_API_URL": api.url,
             "ZEROGPU_PROC_SELF_CGROUP_PATH": str(cgroup),
             "ZEROGPU_PROBE_DIR": str(self.probe),
             "ZEROGPU_PROBE_BATCH_DELAY_S": str(BATCH_DELAY_S),
             "NO_PROXY": "127.0.0.1,localhost",
-            "GRADIO_SERVER_NAME": "127.0.0.1",
-            "GRADIO_SERVER_PORT": str(self.port),
-            "GRADIO_TEMP_DIR": str(tmp / "gradio_tmp"),
-            "GRADIO_ANALYTICS_ENABLED": "False",
-            "AUGTUNE_DATA_ROOT": str(tmp / "data"),
             "AUGTUNE_CACHE": str(tmp / "cache"),
-            "AUGTUNE_RUNS_DIR": str(tmp / "runs"),
             "AUGTUNE_SYNTHETIC": "40x24x8",
-            "AUGTUNE_OFFLINE": "1",
             "AUGTUNE_GRID_WORKERS": "0",
             "TORCH_HOME": str(tmp / "cache"),
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.log_path = tmp / "server.log"
-        self._log = open(self.log_path, "w")
-        # Its own process group: spaces' forks outlive a terminated server, and stop() ends them with it.
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests" / "zerogpu_server.py")], cwd=ROOT, env=env,
-            stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + WAIT_S
-        while True:
-            assert self.process.poll() is None, f"the server exited:\n{self.log()}"
-            assert time.monotonic() < deadline, f"the server did not answer:\n{self.log()}"
-            try:
-                with urllib.request.urlopen(self.url, timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.5)
+        }, script=ROOT / "tests" / "zerogpu_server.py", up_timeout=WAIT_S)
         from gradio_client import Client
 
         self.client = Client(self.url, headers={"X-IP-Token": TOKEN}, verbose=False)
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text(errors="replace")[-6000:]
 
     def records(self, name: str) -> list[dict]:
         path = self.probe / f"{name}.jsonl"
@@ -158,16 +123,6 @@ class ZeroGpuSpace:
                 return snapshot
             time.sleep(0.1)
         raise AssertionError(f"{what}: not within {WAIT_S} s; last status {snapshot}\n{self.log()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self._log.close()
 
 
 @pytest.fixture(scope="module")

@@ -122,7 +122,7 @@ def synthetic_spec() -> SyntheticSpec:
         side, train, test = (int(part) for part in value.lower().split("x"))
         return SyntheticSpec(size=side, train_per_class=train, test_per_class=test)
     except ValueError:
-        raise TrainError(f"AUGTUNE_SYNTHETIC must look like 80x250x100 (side x train x test per class), got {value!r}.") from None
+        raise TrainError(f"AUGTUNE_SYNTHETIC must look like 55x150x50 (side x train x test per class), got {value!r}.") from None
 
 
 def offline() -> bool:

@@ -1,5 +1,9 @@
-"""ResNet-18 for fine-tuning: ImageNet weights through torchvision's weights API, a local weights file, or
-from scratch; always with a fresh head sized to the classes (the lesson's step 3).
+"""ResNet-18 for fine-tuning: ImageNet weights through torchvision's weights API, the built-in backbone, a
+local weights file, or from scratch; always with a fresh head sized to the classes (the lesson's step 3).
+
+The built-in backbone (`weights_path="builtin"`) is a ResNet-18 this project pretrains itself, offline, on a
+synthetic source task (augtune.pretrain); it ships in assets/ so that fine-tuning can be shown and tested
+where ImageNet's weights cannot be had.
 
 The ImageNet weights live in torchvision's own cache (TORCH_HOME/hub/checkpoints/resnet18-f37072fd.pth).
 We fetch that file ourselves when it is missing, with a short network timeout and progress messages,
@@ -28,7 +32,9 @@ from .data import Cancelled, TrainError, offline
 
 WEIGHTS = ResNet18_Weights.IMAGENET1K_V1
 WEIGHTS_URL = WEIGHTS.url  # where a missing cache file is fetched from (tests point it at 127.0.0.1)
-SCRATCH_HINT = "train from scratch instead"
+SCRATCH_HINT = "choose the built-in backbone or train from scratch instead"
+BUILTIN = "builtin"  # the weights_path that names the built-in backbone
+BUILTIN_WEIGHTS = Path(__file__).resolve().parent.parent / "assets" / "builtin-resnet18.pt"
 
 Status = Callable[[str], None]
 
@@ -43,7 +49,7 @@ def build_model(
 ) -> nn.Module:
     """ResNet-18 with its `fc` replaced by a new Linear(512, num_classes), Xavier-initialised like the lesson's."""
     if weights_path:
-        status("Loading the weights file...")
+        status("Loading the built-in backbone..." if weights_path == BUILTIN else "Loading the weights file...")
         backbone = load_weights_file(weights_path)
         model = resnet18()
         model.load_state_dict({**backbone, **_head_of(model)})
@@ -108,6 +114,24 @@ def _probe(url: str) -> str:
         return str(reason) if str(reason) else type(reason).__name__
 
 
+def choose_weights(choice: str) -> tuple[bool, str | None, str]:
+    """`--weights`: "imagenet", "builtin", "scratch", a file, or "auto" (ImageNet where it is cached or its host
+    answers, else the built-in backbone) -> (pretrained, weights_path, a sentence saying which and why)."""
+    if choice == "auto":
+        state, reason = imagenet_weights_state()
+        if state in ("cached", "download"):
+            return True, None, f"Starting from the ImageNet weights ({'cached' if state == 'cached' else 'downloaded first'})."
+        why = "this machine is offline" if state == "offline" else f"their host did not answer: {reason}"
+        return True, BUILTIN, f"Starting from the built-in backbone: the ImageNet weights are not cached and {why}."
+    if choice == "imagenet":
+        return True, None, "Starting from the ImageNet weights."
+    if choice == "scratch":
+        return False, None, "Starting from random weights."
+    if choice == BUILTIN:
+        return True, BUILTIN, "Starting from the built-in backbone."
+    return True, choice, f"Starting from {Path(choice).name}."
+
+
 def cached_weights_file() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints" / os.path.basename(WEIGHTS.url)
 
@@ -152,6 +176,7 @@ def load_weights_file(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """The ResNet-18 backbone tensors of a state-dict file (its `fc` is dropped), or one sentence why not.
 
     Loaded with `weights_only=True`, so a pickle that would run code or build arbitrary objects is refused.
+    `path` may be BUILTIN. Tensors stored in fp16 (the built-in backbone's) come back in fp32.
     """
     name = Path(path).name
     loaded = _read_state_dict(path)
@@ -199,7 +224,7 @@ def pretrained_head(pretrained: bool, weights_path: str | os.PathLike | None) ->
     """The output layer (fc.weight, fc.bias) of the weights a run starts from: its file's, or ImageNet's."""
     if weights_path:
         loaded = _read_state_dict(weights_path)
-        source = Path(weights_path).name
+        source = "The built-in backbone" if weights_path == BUILTIN else Path(weights_path).name
     elif pretrained:
         loaded = torch.load(ensure_imagenet_weights(), map_location="cpu", weights_only=True)
         source = "The ImageNet weights"
@@ -217,8 +242,21 @@ def freeze_backbone(model: nn.Module) -> None:
             parameter.requires_grad_(False)
 
 
+def builtin_weights_file() -> Path:
+    """The built-in backbone's file, or one sentence on how to get it (a Space without Git LFS holds a pointer)."""
+    if not BUILTIN_WEIGHTS.is_file() or BUILTIN_WEIGHTS.stat().st_size < 1_000_000:
+        raise TrainError(
+            f"The built-in backbone ({BUILTIN_WEIGHTS.parent.name}/{BUILTIN_WEIGHTS.name}) is missing or is only a Git "
+            f"LFS pointer; run git lfs pull, or make it with python -m augtune.pretrain --out {BUILTIN_WEIGHTS.parent.name}/"
+            f"{BUILTIN_WEIGHTS.name} (a few minutes), or train from scratch instead."
+        )
+    return BUILTIN_WEIGHTS
+
+
 def _read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Every tensor of a state-dict file, `module.` prefixes stripped, or one sentence why not."""
+    if path == BUILTIN:
+        path = builtin_weights_file()
     name = Path(path).name
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)

@@ -162,6 +162,9 @@ PRESETS: dict[str, AugSpec] = {
     "contrast": AugSpec(**{**_NO_COLOR, "contrast": 0.5}, **_NO_FLIP, **_NO_CROP),
     "color_aug": AugSpec(**_NO_FLIP, **_NO_CROP, brightness=0.5, contrast=0.5, saturation=0.5, hue=0.5),
     "combined": AugSpec(),
+    # The lesson's combined pipeline with crops of 60-100 % of the area: training's default. On the small
+    # synthetic pictures the lesson's 10 % crops often cut the shape off (test acc 0.58 instead of 0.95).
+    "combined_train": AugSpec(scale_min=0.6),
     "hotdog_train": AugSpec(
         **_NO_COLOR,
         hflip_p=0.5,

@@ -1,7 +1,7 @@
 """The embedded default data set: shapes in photograph-like scenes, drawn with Pillow on first use.
 
 Its training split carries a shortcut that augmentation removes: every class has its own narrow colour
-range and sits in the left half of the picture. In the test split objects have any colour and sit
+range and has its centre in the left half of the picture. In the test split objects have any colour and sit
 anywhere. A model trained without augmentation learns "red means disc" and fails the test; hue jitter
 makes colour useless for telling classes apart and flips and crops move the objects around, so the
 augmented model has to learn shape, which is what the test split rewards.
@@ -9,6 +9,10 @@ augmented model has to learn shape, which is what the test split rewards.
 Every image is drawn from its own seeded generator, so the set is the same bytes on every machine with
 the same Pillow, and it is written into a cache folder once, atomically (a temp folder renamed when
 complete), in ImageFolder layout: <cache>/<name>/{train,test}/<class>/<index>.png.
+
+The same drawing makes the built-in backbone's *source* task (augtune.pretrain, the lesson's step 1 at
+classroom scale): 12 other shapes and 5 textures, none of them a target class, with no shortcut at all, so
+what the backbone learns there is shapes and edges rather than colours.
 """
 
 from __future__ import annotations
@@ -31,11 +35,16 @@ CLASSES = ("disc", "square", "triangle", "cross")
 # Centre of each class's hue band in the training split (0..1 around the colour wheel).
 TRAIN_HUES = {"disc": 0.0, "square": 0.25, "triangle": 0.5, "cross": 0.75}
 TRAIN_HUE_WIDTH = 0.06
+# The source task of the built-in backbone: disjoint from CLASSES, drawn without the bias.
+SOURCE_SHAPES = ("pentagon", "hexagon", "star", "bar", "ell", "tee", "arrow", "ellipse", "crescent", "hourglass",
+                 "chevron", "trapezoid")
+SOURCE_TEXTURES = ("stripes", "checker", "dots", "rings", "zigzag")
+SOURCE_CLASSES = SOURCE_SHAPES + SOURCE_TEXTURES
 SUPERSAMPLE = 4
-VERSION = 4  # bump when the drawing changes, so stale caches are not reused
+VERSION = 5  # bump when the drawing changes, so stale caches are not reused
 
 BIAS_SENTENCE = (
-    "In the synthetic training images each shape has its own narrow colour and sits in the left half; "
+    "In the synthetic training images each shape has its own narrow colour and its centre in the left half; "
     "in the test images shapes have any colour and sit anywhere, so only a model that learned shape "
     "(which augmentation forces) does well on the test."
 )
@@ -43,15 +52,23 @@ BIAS_SENTENCE = (
 
 @dataclass(frozen=True)
 class SyntheticSpec:
-    """How big the generated set is. The defaults keep the default job (5 epochs) near a minute on 2 CPU cores."""
+    """How big the generated set is, and which task. The defaults are sized for training at 48 px (side 55 =
+    48 * 256 / 224, so loading resizes nothing): 600 training images, an epoch of ResNet-18 in about 10 s on
+    2 CPU cores. `source=True` is the built-in backbone's task (SOURCE_CLASSES, no bias)."""
 
-    size: int = 80
-    train_per_class: int = 250
-    test_per_class: int = 100
+    size: int = 55
+    train_per_class: int = 150
+    test_per_class: int = 50
+    source: bool = False
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return SOURCE_CLASSES if self.source else CLASSES
 
     @property
     def folder_name(self) -> str:
-        return f"synthetic-v{VERSION}-{self.size}px-{self.train_per_class}x{self.test_per_class}"
+        task = "synthetic-source" if self.source else "synthetic"
+        return f"{task}-v{VERSION}-{self.size}px-{self.train_per_class}x{self.test_per_class}"
 
 
 def cache_dir() -> Path:
@@ -69,7 +86,7 @@ def ensure_synthetic(spec: SyntheticSpec = SyntheticSpec(), root: Path | None = 
     try:
         jobs = []
         for split, per_class in (("train", spec.train_per_class), ("test", spec.test_per_class)):
-            for class_name in CLASSES:
+            for class_name in spec.classes:
                 (work / split / class_name).mkdir(parents=True)
                 jobs += [(split, class_name, index) for index in range(per_class)]
 
@@ -97,14 +114,19 @@ def ensure_synthetic(spec: SyntheticSpec = SyntheticSpec(), root: Path | None = 
 
 
 def draw_scene(class_name: str, split: str, index: int, size: int) -> Image.Image:
-    """One picture: a shaded shape on a textured background, biased in train, unbiased in test."""
+    """One picture: a shaded shape (or a textured patch) on a cluttered background; a target class is biased
+    in train and unbiased in test, a source class is never biased."""
     seed = int.from_bytes(hashlib.sha256(f"{VERSION}/{split}/{class_name}/{index}".encode()).digest()[:8], "big")
     rng = random.Random(seed)
     image = _background(rng, size)
+    if class_name in SOURCE_TEXTURES:
+        return _sensor_noise(_texture_patch(image, class_name, rng), rng)
 
-    radius = rng.uniform(0.24, 0.34)  # of the side: big enough that most of the lesson's crops keep some of it
+    # Of the side: large objects are what lets ResNet-18's ImageNet stem (4x down-sampling) learn shapes at 48 px
+    # in a few hundred steps; 0.24-0.34 (version 4) needed several times more.
+    radius = rng.uniform(0.30, 0.40)
     margin = radius + 0.02
-    if split == "train":
+    if split == "train" and class_name in TRAIN_HUES:
         hue = (TRAIN_HUES[class_name] + rng.uniform(-TRAIN_HUE_WIDTH / 2, TRAIN_HUE_WIDTH / 2)) % 1.0
         centre_x = rng.uniform(margin, 0.42)
     else:
@@ -141,18 +163,67 @@ def _background(rng: random.Random, side: int) -> Image.Image:
     return image.filter(ImageFilter.GaussianBlur(side / 60))
 
 
+def _star(points: int) -> list[tuple[float, float]]:
+    return [((1 if k % 2 == 0 else 0.45) * math.cos(math.pi * k / points - math.pi / 2),
+             (1 if k % 2 == 0 else 0.45) * math.sin(math.pi * k / points - math.pi / 2)) for k in range(2 * points)]
+
+
+def _regular(corners: int, squash: float = 1.0, turn: float = 0.0) -> list[tuple[float, float]]:
+    return [(math.cos(2 * math.pi * k / corners + turn), squash * math.sin(2 * math.pi * k / corners + turn))
+            for k in range(corners)]
+
+
+_W = 0.32  # the cross's half arm width
+# Corners of every shape on the unit square [-1, 1]^2, before scaling to the radius and turning.
+OUTLINES: dict[str, list[tuple[float, float]]] = {
+    "disc": _regular(48),
+    "square": [(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)],
+    "triangle": [(math.cos(a), math.sin(a)) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)],
+    "cross": [(-_W, -1), (_W, -1), (_W, -_W), (1, -_W), (1, _W), (_W, _W), (_W, 1), (-_W, 1), (-_W, _W), (-1, _W),
+              (-1, -_W), (-_W, -_W)],
+    "pentagon": _regular(5, turn=-math.pi / 2),
+    "hexagon": _regular(6, turn=-math.pi / 2),
+    "star": _star(5),
+    "bar": [(-1, -0.3), (1, -0.3), (1, 0.3), (-1, 0.3)],
+    "ell": [(-0.9, -1), (-0.3, -1), (-0.3, 0.4), (0.9, 0.4), (0.9, 1), (-0.9, 1)],
+    "tee": [(-1, -1), (1, -1), (1, -0.4), (0.3, -0.4), (0.3, 1), (-0.3, 1), (-0.3, -0.4), (-1, -0.4)],
+    "arrow": [(-1, -0.3), (0.2, -0.3), (0.2, -0.8), (1, 0), (0.2, 0.8), (0.2, 0.3), (-1, 0.3)],
+    "ellipse": _regular(48, squash=0.5),
+    "crescent": [(math.cos(math.pi * k / 24 + math.pi / 2), math.sin(math.pi * k / 24 + math.pi / 2)) for k in range(25)]
+    + [(0.5 * math.cos(-math.pi * k / 24 - math.pi / 2), math.sin(-math.pi * k / 24 - math.pi / 2)) for k in range(25)],
+    "hourglass": [(-0.8, -1), (0.8, -1), (0.1, 0), (0.8, 1), (-0.8, 1), (-0.1, 0)],
+    "chevron": [(-1, -0.6), (0, 0.2), (1, -0.6), (1, 0.0), (0, 0.8), (-1, 0.0)],
+    "trapezoid": [(-0.5, -0.7), (0.5, -0.7), (1, 0.7), (-1, 0.7)],
+}
+
+
 def _shape(class_name: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
-    if class_name == "disc":
-        corners = [(math.cos(2 * math.pi * k / 48), math.sin(2 * math.pi * k / 48)) for k in range(48)]
-    elif class_name == "square":
-        corners = [(-0.8, -0.8), (0.8, -0.8), (0.8, 0.8), (-0.8, 0.8)]
-    elif class_name == "triangle":
-        corners = [(math.cos(a), math.sin(a)) for a in (-math.pi / 2, math.pi / 6, 5 * math.pi / 6)]
-    else:  # cross
-        w = 0.32
-        corners = [(-w, -1), (w, -1), (w, -w), (1, -w), (1, w), (w, w), (w, 1), (-w, 1), (-w, w), (-1, w), (-1, -w), (-w, -w)]
     cos, sin = math.cos(angle), math.sin(angle)
-    return [(cx + r * (x * cos - y * sin), cy + r * (x * sin + y * cos)) for x, y in corners]
+    return [(cx + r * (x * cos - y * sin), cy + r * (x * sin + y * cos)) for x, y in OUTLINES[class_name]]
+
+
+def _texture_patch(image: Image.Image, name: str, rng: random.Random) -> Image.Image:
+    """A square patch of a pattern (stripes, checker, dots, rings, zigzag) in a random colour, at any angle."""
+    size = image.width
+    colour = np.array(colorsys.hsv_to_rgb(rng.random(), rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0))) * 255
+    period = rng.uniform(0.12, 0.22) * size
+    angle = rng.uniform(0, math.pi)
+    y, x = np.mgrid[0:size, 0:size].astype(np.float32)
+    u = x * math.cos(angle) + y * math.sin(angle)
+    v = -x * math.sin(angle) + y * math.cos(angle)
+    cx, cy = rng.uniform(0.3, 0.7) * size, rng.uniform(0.3, 0.7) * size
+    masks = {
+        "stripes": lambda: np.mod(u, period) < period / 2,
+        "checker": lambda: (np.mod(u, period) < period / 2) ^ (np.mod(v, period) < period / 2),
+        "dots": lambda: (np.mod(u, period) - period / 2) ** 2 + (np.mod(v, period) - period / 2) ** 2 < (period * 0.3) ** 2,
+        "rings": lambda: np.mod(np.hypot(x - cx, y - cy), period) < period / 2,
+        "zigzag": lambda: np.mod(u + np.abs(np.mod(v, period) - period / 2), period) < period / 2,
+    }
+    half = rng.uniform(0.3, 0.45) * size
+    inside = (np.abs(x - cx) < half) & (np.abs(y - cy) < half)
+    pixels = np.asarray(image, dtype=np.float32).copy()
+    pixels[masks[name]() & inside] = colour
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
 def _shadow(image: Image.Image, polygon, rng: random.Random, size: int) -> None:

@@ -1,8 +1,10 @@
 """Fine-tuning ResNet-18 the lesson's way, readable top to bottom: `train(config, out_dir)`.
 
-The recipe (defaults of TrainConfig) is the lesson's hot-dog recipe: SGD, lr 0.01 with the new head at
-10x in its own parameter group, weight decay 0.001, batch 128, 5 epochs, ImageNet normalisation, test
-transform Resize + CenterCrop; the training transform comes from an AugSpec (the Explore tab's settings).
+The recipe (defaults of TrainConfig) is the lesson's fine-tuning recipe: SGD, lr 0.01 with the new head at
+10x in its own parameter group, weight decay 0.001, 5 epochs, ImageNet normalisation, test transform
+Resize + CenterCrop; the training transform comes from an AugSpec (the Explore tab's settings). Its size
+is the built-in synthetic set's: 48 px, batch 16 (the hot-dog lesson's 224 px and batch 128 are flags away),
+and crops of 60-100 % of the area (PRESETS["combined_train"]).
 
 How an AugSpec becomes the training transform: its output size is set to the training size, i.e.
 crop_size = image_size and resize_size = round(image_size * 256 / 224) (the lesson's 256/224 ratio); it
@@ -43,7 +45,7 @@ from torchvision.transforms import v2
 from . import distributed, report
 from .batch_augment import BatchAugment
 from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
-from .model import build_model, freeze_backbone, init_head_rows, param_groups, parse_head_rows, pretrained_head
+from .model import build_model, choose_weights, freeze_backbone, init_head_rows, param_groups, parse_head_rows, pretrained_head
 from .pipeline import build_pipeline
 from .spec import PRESETS, AugSpec, format_number
 
@@ -75,13 +77,13 @@ class TrainConfig:
     pretrained: bool = True
     weights_path: str | None = None
     epochs: int = 5
-    batch_size: int = 128
-    image_size: int = 64
+    batch_size: int = 16
+    image_size: int = 48
     lr: float = 0.01
     head_lr_mult: float = 10.0
     optimizer: str = "sgd"
     weight_decay: float = 0.001
-    augment: AugSpec | None = PRESETS["combined"]
+    augment: AugSpec | None = PRESETS["combined_train"]
     seed: int = 0
     device: str = "auto"
     label: str = ""
@@ -459,10 +461,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     rank = distributed.rank_from_env()
     speaks = rank == 0
     try:
+        pretrained, weights_path, weights_said = choose_weights("scratch" if args.scratch else args.weights)
         config = TrainConfig(
             data=args.data,
-            pretrained=args.pretrained,
-            weights_path=args.weights,
+            pretrained=pretrained,
+            weights_path=weights_path,
             epochs=args.epochs,
             batch_size=args.batch_size,
             image_size=args.image_size,
@@ -486,7 +489,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             elif event["kind"] == "status" and not args.quiet:
                 print(event["message"], file=sys.stderr, flush=True)
             elif event["kind"] == "device":
-                device.update(event)  # shown with the data, so that a bad --data is the only line printed
+                device.update(event)  # shown with the data (and the weights), so that a bad --data is the only line printed
             elif event["kind"] == "data" and not args.quiet:
                 processes = f", {device['processes']} processes" if device.get("processes") else ""
                 print(f"device {device['device']} (mixed precision: {device['amp']}{processes})", file=sys.stderr, flush=True)
@@ -494,6 +497,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"classes (train/test images): {counts}", file=sys.stderr, flush=True)
                 if event["note"]:
                     print(event["note"], file=sys.stderr, flush=True)
+                print(weights_said, file=sys.stderr, flush=True)
 
         result = train(config, Path(args.out), on_event=show, allowed_roots=roots)
     except ValueError as error:  # the settings: the same on every rank, so said once
@@ -530,6 +534,17 @@ def _augment_from_arg(value: str) -> AugSpec | None:
     raise ValueError(f"--augment must be none, a preset ({', '.join(PRESETS)}) or a .json settings file, got {value!r}.")
 
 
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """--weights auto|imagenet|builtin|FILE, --scratch, and --pretrained (the same as --weights imagenet)."""
+    weights = parser.add_mutually_exclusive_group()
+    weights.add_argument("--weights", default="auto", metavar="auto|imagenet|builtin|FILE",
+                         help="the pretrained model to start from: torchvision's ImageNet weights (cached in TORCH_HOME), "
+                         "the built-in backbone (assets/builtin-resnet18.pt, made by python -m augtune.pretrain), or a "
+                         "ResNet-18 state_dict file; auto takes ImageNet where it is cached or reachable, else the built-in one")
+    weights.add_argument("--pretrained", dest="weights", action="store_const", const="imagenet", help="the same as --weights imagenet")
+    weights.add_argument("--scratch", action="store_true", help="start from random weights")
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Errors in one line on stderr and exit code 2, like every other error of the command."""
 
@@ -548,10 +563,7 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--data", default=defaults.data, help="synthetic, hotdog, cifar10, a folder in ImageFolder layout (train/<class>/*, test/<class>/*, or <class>/* split by a fixed seed) or a .zip of one")
-    weights = parser.add_mutually_exclusive_group()
-    weights.add_argument("--pretrained", dest="pretrained", action="store_true", default=True, help="start from torchvision's ImageNet weights (cached in TORCH_HOME)")
-    weights.add_argument("--scratch", dest="pretrained", action="store_false", help="start from random weights")
-    parser.add_argument("--weights", default=None, metavar="FILE", help="start from a ResNet-18 state_dict file instead (its fc layer is replaced)")
+    add_weights_arguments(parser)
     parser.add_argument("--epochs", type=int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--image-size", type=int, default=defaults.image_size, help="training and test image side in pixels (the hot-dog recipe uses 224)")
@@ -559,7 +571,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--head-lr-mult", type=float, default=defaults.head_lr_mult, help="the new output layer learns this many times faster")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, default=defaults.optimizer)
     parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
-    parser.add_argument("--augment", default="combined", metavar="PRESET|spec.json|none", help=f"training augmentation: a preset ({', '.join(PRESETS)}), a settings file saved by the Explore tab, or none; its crop size is set to --image-size")
+    parser.add_argument("--augment", default="combined_train", metavar="PRESET|spec.json|none", help=f"training augmentation: a preset ({', '.join(PRESETS)}), a settings file saved by the Explore tab, or none; its crop size is set to --image-size")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--device", default=defaults.device, help="auto (CUDA, else MPS, else CPU), cpu, cuda, cuda:N or mps")
     parser.add_argument("--label", default="", help="name of the run in the plot")

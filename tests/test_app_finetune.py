@@ -55,7 +55,7 @@ def all_finished(runs: list[dict]) -> bool:
 def test_data_sets_show_their_classes_and_counts_before_training(client):
     synthetic = client.predict("synthetic", api_name="/finetune_data")
     assert synthetic["classes"] == ["disc", "square", "triangle", "cross"]
-    assert sum(synthetic["train_counts"].values()) == 1000 and sum(synthetic["test_counts"].values()) == 400
+    assert sum(synthetic["train_counts"].values()) == 600 and sum(synthetic["test_counts"].values()) == 200
     assert "left half" in synthetic["note"]  # the built-in bias is said
     tiny = client.predict("tiny", api_name="/finetune_data")
     assert tiny["classes"] == ["blue", "red"]
@@ -211,7 +211,7 @@ def test_each_model_brings_its_lessons_recipe():
         assert "方案" in note  # and in Chinese
 
 
-def test_opening_the_tab_moves_pretrained_to_scratch_when_the_weights_cannot_be_had(monkeypatch):
+def test_opening_the_tab_moves_imagenet_to_the_builtin_backbone_when_its_weights_cannot_be_had(monkeypatch):
     import gradio as gr
 
     from augtune import model
@@ -219,9 +219,10 @@ def test_opening_the_tab_moves_pretrained_to_scratch_when_the_weights_cannot_be_
 
     monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("unreachable", "timed out"))
     choice, note, lr, head, optimizer, weight_decay, recipe = finetune.model_on_open("pretrained")
-    assert choice == "scratch" and (lr, head, optimizer) == (0.001, 1.0, "adam")
+    assert choice == "builtin" and (lr, head, optimizer) == (0.01, 10.0, "sgd")
     assert "does not answer (timed out)" in note and "没有回应（timed out）" in note
-    assert "augmentation lesson" in recipe
+    assert "built-in pretrained model is selected" in note and "内置的预训练模型" in note
+    assert "fine-tuning lesson" in recipe
     # A file or scratch chosen (and any edited field) stays as it is; only the note is renewed.
     kept = finetune.model_on_open("file")
     assert kept[0] == gr.skip() and all(value == gr.skip() for value in kept[2:]) and "does not answer" in kept[1]

@@ -30,21 +30,23 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
     # Before training: the default data set's classes, counts and built-in bias are shown.
     data_info = page.locator("#ft-data-info")
     expect(data_info).to_contain_text("disc")
-    expect(data_info).to_contain_text("1000")
+    expect(data_info).to_contain_text("600")
     expect(data_info).to_contain_text("left half")
-    # No network and no cached ImageNet weights here, so the tab offers training from scratch.
+    # No network and no cached ImageNet weights here, so the tab preselects the built-in pretrained backbone.
     expect(page.locator("#ft-model-info")).to_contain_text("offline")
+    expect(page.locator("#ft-model-info")).to_contain_text("built-in pretrained model is selected")
+    expect(page.locator("#ft-model input[value=builtin]")).to_be_checked()
     # Each model brings its lesson's recipe into the (still editable) fields, and says whose it is.
     recipe = page.locator("#ft-recipe-info")
-    expect(recipe).to_contain_text("The augmentation lesson's recipe")
-    expect(page.locator("#ft-lr input")).to_have_value("0.001")
-    page.locator("#ft-model label").nth(0).click()  # pretrained on ImageNet
     expect(recipe).to_contain_text("The fine-tuning lesson's recipe")
     expect(page.locator("#ft-lr input")).to_have_value("0.01")
     expect(page.locator("#ft-head input")).to_have_value("10")
-    page.locator("#ft-model label").nth(1).click()  # from scratch again
+    page.locator("#ft-model label").nth(2).click()  # from scratch
+    expect(recipe).to_contain_text("The augmentation lesson's recipe")
     expect(page.locator("#ft-lr input")).to_have_value("0.001")
     expect(page.locator("#ft-head input")).to_have_value("1")
+    page.locator("#ft-model label").nth(1).click()  # the built-in backbone again
+    expect(page.locator("#ft-lr input")).to_have_value("0.01")
 
     choose(page, "ft-size", "32")
     page.locator("#ft-epochs input").fill("1")
@@ -56,7 +58,7 @@ def test_start_the_default_run_see_an_epoch_row_and_get_it_back_after_a_reload(p
     expect(log).to_have_value(re.compile(r"^epoch 1, loss \d+\.\d{4}, train acc \d\.\d{3}, test acc \d\.\d{3}, time "),
                               timeout=TRAINING_TIMEOUT_MS)
     first_row = page.locator("#ft-table tbody tr").first
-    expect(first_row).to_contain_text("scratch, lr 0.001, augmented")
+    expect(first_row).to_contain_text("built-in, lr 0.01, augmented")
     expect(page.locator("#ft-plot img")).to_be_visible()
     expect(status).to_contain_text("Finished", timeout=TRAINING_TIMEOUT_MS)
     expect(page.locator("#ft-results")).to_contain_text("final test acc")
@@ -83,9 +85,12 @@ def test_the_training_augmentation_follows_the_explore_tab(page, app_server):
     expect(page.locator("#augtune-code")).to_contain_text("RandomVerticalFlip(p=0.5)", timeout=30_000)
     page.get_by_role("tab", name="Fine-tune").click()
     used = page.locator("#ft-augment-info")
+    # The default is the lesson's combined augmentation with milder crops, sized for the built-in set.
+    expect(used).to_contain_text("RandomResizedCrop(scale=(0.6, 1)")
+    page.locator("#ft-augment label").nth(1).click()  # "the Explore tab's settings"
     expect(used).to_contain_text("Used for training: RandomVerticalFlip(p=0.5)")
     expect(used).not_to_contain_text("ColorJitter")
-    page.locator("#ft-augment label").nth(2).click()  # "nothing (no augmentation)"
+    page.locator("#ft-augment label").nth(3).click()  # "nothing (no augmentation)"
     expect(used).to_contain_text("Used for training: —")
 
 

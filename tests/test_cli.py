@@ -83,7 +83,7 @@ def test_cli_error_exits_2_with_one_line(tmp_path):
         (["--epochs", "many"], "invalid int value"),
         (["--optimizer", "rmsprop"], "invalid choice"),
         (["--scratch", "--pretrained"], "not allowed with argument"),
-        (["--pretrained", "--epochs", "1"], "offline; train from scratch"),
+        (["--pretrained", "--epochs", "1"], "offline; choose the built-in backbone or train from scratch"),
     ],
 )
 def test_cli_errors_are_one_line(tmp_path, monkeypatch, capsys, args, message):

@@ -54,7 +54,7 @@ def test_offline_without_cache_says_so_at_once(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.setenv("AUGTUNE_OFFLINE", "1")
     started = time.monotonic()
-    with pytest.raises(TrainError, match="offline; train from scratch"):
+    with pytest.raises(TrainError, match="offline; choose the built-in backbone or train from scratch"):
         model.build_model(2, pretrained=True)
     assert time.monotonic() - started < 5  # a refusal, not a timeout (generous bound for a loaded machine)
 

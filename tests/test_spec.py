@@ -128,6 +128,8 @@ def test_presets_are_the_lessons_pipelines():
         "contrast": [("ColorJitter", {"brightness": None, "contrast": half, "saturation": None, "hue": None})],
         "color_aug": [("ColorJitter", jitter_all)],
         "combined": [("RandomHorizontalFlip", {"p": 0.5}), ("ColorJitter", jitter_all), shape],
+        "combined_train": [("RandomHorizontalFlip", {"p": 0.5}), ("ColorJitter", jitter_all),
+                           ("RandomResizedCrop", {**shape[1], "scale": (0.6, 1.0)})],
         "hotdog_train": [
             ("RandomResizedCrop", {"size": [224, 224], "scale": (0.08, 1.0), "ratio": (3 / 4, 4 / 3)}),
             ("RandomHorizontalFlip", {"p": 0.5}),

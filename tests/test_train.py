@@ -126,7 +126,7 @@ def test_cancel_during_data_preparation(small_synthetic):
 def test_user_errors_are_train_errors(small_synthetic, monkeypatch):
     with pytest.raises(TrainError, match="outside the data folder"):
         train(TrainConfig(data="/etc", **TINY), small_synthetic / "x")
-    with pytest.raises(TrainError, match="offline; train from scratch"):
+    with pytest.raises(TrainError, match="offline; choose the built-in backbone or train from scratch"):
         monkeypatch.setenv("TORCH_HOME", str(small_synthetic / "empty_torch"))
         train(TrainConfig(**{**TINY, "pretrained": True}), small_synthetic / "y")
     if not torch.cuda.is_available():
@@ -164,8 +164,10 @@ def test_config_round_trips_through_json():
     with pytest.raises(ValueError, match="Unknown training setting"):
         TrainConfig.from_dict({"epoch": 3})
     defaults = TrainConfig()
-    assert (defaults.lr, defaults.head_lr_mult, defaults.weight_decay, defaults.batch_size, defaults.epochs) == (0.01, 10.0, 0.001, 128, 5)
-    assert defaults.optimizer == "sgd" and defaults.augment == PRESETS["combined"]
+    # The fine-tuning lesson's recipe, sized for the built-in synthetic set (48 px, batch 16, crops of 60-100 %).
+    assert (defaults.lr, defaults.head_lr_mult, defaults.weight_decay, defaults.epochs) == (0.01, 10.0, 0.001, 5)
+    assert (defaults.image_size, defaults.batch_size) == (48, 16)
+    assert defaults.optimizer == "sgd" and defaults.augment == PRESETS["combined"].replace(scale_min=0.6)
 
 
 @pytest.mark.parametrize("preset", ["combined", "hotdog_train", "hotdog_test", "horizontal_flip", "color_aug", "shape_aug"])

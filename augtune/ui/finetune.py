@@ -14,6 +14,7 @@ round trip. Refusals (gr.Error) are written in the locale the browser reports wi
 from __future__ import annotations
 
 import dataclasses
+import functools
 import html
 import math
 import os
@@ -25,13 +26,15 @@ import gradio as gr
 
 from augtune import PRESETS, AugSpec
 from augtune.jobs import FINISHED, JobError, JobManager, new_owner_token
-from augtune.lesson import RECIPES, experiment_configs
+from augtune.lesson import RECIPES, check_experiment, experiment_configs
+from augtune.model import BUILTIN
 
 _ = gr.I18n()  # only makes translation keys; app.py merges STRINGS into the table given to launch()
 
 DATA_KINDS = ("synthetic", "hotdog", "cifar10", "folder", "zip")
-MODELS = ("pretrained", "scratch", "file")
-AUGMENTS = ("explore", "hotdog_train", "none")
+MODELS = ("pretrained", "builtin", "scratch", "file")
+AUGMENTS = ("combined_train", "explore", "hotdog_train", "none")
+EXERCISES = ("no-augmentation", "stronger-augmentation", "raised-lr", "frozen-backbone", "hotdog-head")  # augtune.lesson
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 IMAGE_SIZES = [32, 48, 64, 96, 128, 160, 224]
 # The image size each built-in data set is meant to be trained at (the lesson's recipes).
@@ -64,6 +67,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.zip": "Upload a .zip: train/<class>/*.jpg and test/<class>/*.jpg, or one folder per class",
         "ft.model": "Model",
         "ft.model.pretrained": "ResNet-18 pretrained on ImageNet (fine-tuning)",
+        "ft.model.builtin": "ResNet-18 pretrained here on 17 other shapes and textures (built in, fine-tuning)",
         "ft.model.scratch": "ResNet-18 from random weights (from scratch)",
         "ft.model.file": "ResNet-18 with my weights file (.pt state dict)",
         "ft.weights": "Weights file (a ResNet-18 state_dict saved with torch.save)",
@@ -77,6 +81,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.optimizer": "Optimiser",
         "ft.wd": "Weight decay",
         "ft.augment": "Augment the training images with",
+        "ft.augment.combined_train": "the lesson's combined augmentation, crops of 60–100 % of the picture",
         "ft.augment.explore": "the Explore tab's settings",
         "ft.augment.hotdog_train": "the lesson's hot-dog training pipeline",
         "ft.augment.none": "nothing (no augmentation)",
@@ -87,6 +92,13 @@ STRINGS: dict[str, dict[str, str]] = {
             "augmentation on vs off (from scratch, Adam lr 0.001), and with a pretrained model, fine-tuned vs "
             "from scratch (SGD lr 0.1). Your data, epochs, batch and augmentation are kept."
         ),
+        "ft.exercises": "Exercises from the chapters, one click each",
+        "ft.exercises.info": "Each queues its runs side by side with the data, model and settings above, the changed thing named in the legend.",
+        "ft.exercise.no-augmentation": "No augmentation: the train/test gap",
+        "ft.exercise.stronger-augmentation": "Stronger augmentation",
+        "ft.exercise.raised-lr": "Fine-tuning at lr 0.1",
+        "ft.exercise.frozen-backbone": "Backbone frozen vs fine-tuned",
+        "ft.exercise.hotdog-head": "Hot-dog head from ImageNet's row 934",
         "ft.cancel": "■ Cancel",
         "ft.plot": "Loss and accuracy per epoch",
         "ft.table": "One row per epoch",
@@ -115,7 +127,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.data.total": "total",
         "ft.data.skipped": "Skipped: {unreadable} unreadable image(s), {not_images} file(s) that are not images.",
         "ft.data.bias": (
-            "<b>Built-in bias:</b> in the training images each shape has its own narrow colour and sits in the "
+            "<b>Built-in bias:</b> in the training images each shape has its own narrow colour and its centre in the "
             "left half; in the test images shapes have any colour and sit anywhere. Without augmentation a model "
             "learns the colour and fails the test; with flips, crops and hue jitter it has to learn the shape."
         ),
@@ -125,14 +137,14 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.data.pick_folder": "Choose a folder (none found in the server's data folder yet).",
         "ft.data.pick_zip": "Upload a .zip to see its classes.",
         "ft.model.offline": (
-            "The ImageNet weights are not on this server and it is offline, so “from scratch” is selected; "
-            "upload a weights file to fine-tune."
+            "The ImageNet weights are not on this server and it is offline, so the built-in pretrained model is "
+            "selected."
         ),
         "ft.model.cached": "ImageNet weights: ready on this server.",
         "ft.model.download": "ImageNet weights: downloaded (45 MB) through torchvision on first use.",
         "ft.model.unreachable": (
             "The ImageNet weights are not on this server and their download site does not answer ({reason}), so "
-            "“from scratch” is selected; upload a weights file to fine-tune."
+            "the built-in pretrained model is selected."
         ),
         "ft.augment.uses": "Used for training: {summary}",
         "ft.augment.explore_default": "(the Explore tab is not connected, so its default: the lesson's combined pipeline)",
@@ -179,6 +191,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.zip": "上传 .zip：train/<类别>/*.jpg 和 test/<类别>/*.jpg，或每个类别一个文件夹",
         "ft.model": "模型",
         "ft.model.pretrained": "在 ImageNet 上预训练的 ResNet-18（微调）",
+        "ft.model.builtin": "在本应用内用另外 17 种形状和纹理预训练的 ResNet-18（内置，微调）",
         "ft.model.scratch": "随机初始化的 ResNet-18（从零开始训练）",
         "ft.model.file": "使用我的权重文件的 ResNet-18（.pt state dict）",
         "ft.weights": "权重文件（用 torch.save 保存的 ResNet-18 state_dict）",
@@ -192,12 +205,20 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.optimizer": "优化器",
         "ft.wd": "权重衰减",
         "ft.augment": "训练图像的增广方式",
+        "ft.augment.combined_train": "课程中的组合增广，裁剪图像面积的 60–100 %",
         "ft.augment.explore": "“探索”标签页的设置",
         "ft.augment.hotdog_train": "课程中热狗训练用的增广",
         "ft.augment.none": "不增广",
         "ft.start": "▶ 开始",
         "ft.compare": "⚖ 运行课程中的对比实验",
         "ft.compare.info": "排队运行课程中的实验，每次训练使用它那一节的方案，并画在同一张图里：有无图像增广（从零开始，Adam，学习率 0.001），以及使用预训练模型时，微调与从零开始（SGD，学习率 0.1）。你的数据、迭代周期、批量和增广设置保持不变。",
+        "ft.exercises": "章节练习，一键运行",
+        "ft.exercises.info": "每个练习用上面的数据、模型和设置排队运行几次训练并排比较，图例中写明改变了什么。",
+        "ft.exercise.no-augmentation": "不做增广：训练与测试的差距",
+        "ft.exercise.stronger-augmentation": "更强的增广",
+        "ft.exercise.raised-lr": "以学习率 0.1 微调",
+        "ft.exercise.frozen-backbone": "冻结主干 vs 全部微调",
+        "ft.exercise.hotdog-head": "用 ImageNet 第 934 行（热狗）初始化输出层",
         "ft.cancel": "■ 取消",
         "ft.plot": "每个迭代周期的损失和精度",
         "ft.table": "每个迭代周期一行",
@@ -225,7 +246,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.data.total": "合计",
         "ft.data.skipped": "已跳过：{unreadable} 张无法读取的图像，{not_images} 个不是图像的文件。",
         "ft.data.bias": (
-            "<b>内置的偏差：</b>训练图像中每种形状都有自己固定的一种颜色，并且都在左半边；测试图像中形状可以是任何颜色、"
+            "<b>内置的偏差：</b>训练图像中每种形状都有自己固定的一种颜色，并且中心都在左半边；测试图像中形状可以是任何颜色、"
             "出现在任何位置。不做增广时，模型学到的是颜色，测试时就会失败；有了翻转、裁剪和色调变化，它只能去学形状。"
         ),
         "ft.data.download": "第一次使用时下载，之后重复使用。",
@@ -233,10 +254,10 @@ STRINGS: dict[str, dict[str, str]] = {
         "ft.data.cached": "已下载到这台服务器上。",
         "ft.data.pick_folder": "请选择一个文件夹（服务器的数据文件夹中还没有）。",
         "ft.data.pick_zip": "上传一个 .zip 文件即可看到其中的类别。",
-        "ft.model.offline": "这台服务器上没有 ImageNet 权重，也无法联网，所以选择了“从零开始”；上传权重文件即可进行微调。",
+        "ft.model.offline": "这台服务器上没有 ImageNet 权重，也无法联网，所以选择了内置的预训练模型。",
         "ft.model.cached": "ImageNet 权重：已在这台服务器上。",
         "ft.model.download": "ImageNet 权重：第一次使用时通过 torchvision 下载（45 MB）。",
-        "ft.model.unreachable": "这台服务器上没有 ImageNet 权重，其下载网站也没有回应（{reason}），所以选择了“从零开始”；上传权重文件即可进行微调。",
+        "ft.model.unreachable": "这台服务器上没有 ImageNet 权重，其下载网站也没有回应（{reason}），所以选择了内置的预训练模型。",
         "ft.augment.uses": "训练时使用：{summary}",
         "ft.augment.explore_default": "（未连接“探索”标签页，因此使用它的默认值：课程中的组合增广）",
         "ft.augment.test": "测试图像从不增广：和课程中一样，缩放后中心裁剪。",
@@ -323,14 +344,17 @@ ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [
         (r"^Downloading CIFAR-10 \(170 MB\)\.\.\.$", "正在下载 CIFAR-10（170 MB）……"),
         (r"^Resizing CIFAR-10 to (?P<px>\d+) px\.\.\.$", "正在把 CIFAR-10 缩放到 {px} 像素……"),
         (r"^Loading the weights file\.\.\.$", "正在加载权重文件……"),
+        (r"^Loading the built-in backbone\.\.\.$", "正在加载内置的预训练模型……"),
+        (r"^The built-in backbone \((?P<file>.+)\) is missing or is only a Git LFS pointer; .*$",
+         "内置的预训练模型（{file}）不存在，或只是一个 Git LFS 指针文件；请运行 git lfs pull，或用 python -m augtune.pretrain 生成它，或改为从零开始训练。"),
         (r"^Loading the ImageNet weights\.\.\.$", "正在加载 ImageNet 权重……"),
         (r"^Downloading the ImageNet weights \(45 MB\)\.\.\.$", "正在下载 ImageNet 权重（45 MB）……"),
         (r"^Downloading the ImageNet weights: (?P<p>.+)$", "正在下载 ImageNet 权重：{p}"),
         (r"^Training\.\.\.$", "正在训练……"),
         (r"^The ImageNet weights are not cached and this server is offline; .*$",
-         "服务器离线，且没有缓存的 ImageNet 权重；请改为从头训练（scratch）。"),
+         "服务器离线，且没有缓存的 ImageNet 权重；请改用内置的预训练模型，或从头训练（scratch）。"),
         (r"^The ImageNet weights could not be downloaded \((?P<why>.+)\); .*$",
-         "无法下载 ImageNet 权重（{why}）；请改为从头训练（scratch）。"),
+         "无法下载 ImageNet 权重（{why}）；请改用内置的预训练模型，或从头训练（scratch）。"),
         (r"^The hot-dog data set is not downloaded yet and this server is offline; .*$",
          "热狗数据集尚未下载，且服务器离线；请使用合成数据集。"),
         (r"^The hot-dog download was interrupted.*; start again to resume it\.$", "热狗数据集下载中断；再次开始即可继续下载。"),
@@ -368,6 +392,10 @@ ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [
          "训练结束前 ZeroGPU 收回了 GPU（本次申请了 {s} 秒）；请减少轮数或缩小图像尺寸。"),
         (r"^ZeroGPU could not lend a GPU for this run \((?P<why>.+)\)\.$", "ZeroGPU 无法为本次训练借出 GPU（{why}）。"),
         (r"^The ZeroGPU run ended without a result\.$", "ZeroGPU 上的训练没有结果就结束了。"),
+        (r"^The experiment (?P<n>\S+) needs the (?P<d>\S+) data set; choose it first\.$", "实验 {n} 需要 {d} 数据集；请先选择它。"),
+        (r"^The experiment (?P<n>\S+) fine-tunes a pretrained model; .*$",
+         "实验 {n} 要微调一个预训练模型；请先选择 ImageNet、内置的预训练模型或你的权重文件。"),
+        (r"^The experiment (?P<n>\S+) starts from the ImageNet weights; .*$", "实验 {n} 从 ImageNet 权重开始；请先把模型选为 ImageNet。"),
         (r"^There are no test images.*$", "没有测试图片：请添加 test/<类别>/ 文件夹，或每个类别一个文件夹以便自动划分。"),
     ]
 ]
@@ -488,7 +516,7 @@ def pretrained_available() -> bool:
 
 # Which lesson's recipe a model choice brings (augtune.lesson.RECIPES): a single run from scratch is the
 # augmentation lesson's; the fine-tuning lesson's scratch recipe belongs to its comparison (comparison_configs).
-MODEL_RECIPE = {"pretrained": "finetune", "file": "finetune", "scratch": "augmentation"}
+MODEL_RECIPE = {"pretrained": "finetune", "builtin": "finetune", "file": "finetune", "scratch": "augmentation"}
 
 
 def recipe_fields(model: str) -> tuple[float, float, str, float, str]:
@@ -510,16 +538,16 @@ def model_on_open(model: str) -> tuple:
     """When the tab opens: the ImageNet weights' state now, and scratch (with its recipe) instead of pretrained
     when they cannot be had, so that nobody presses Start to learn it. Other choices and edits stay."""
     if model == "pretrained" and not pretrained_available():
-        return "scratch", model_note(), *recipe_fields("scratch")
+        return "builtin", model_note(), *recipe_fields("builtin")
     return gr.skip(), model_note(), *(gr.skip() for _ in range(5))
 
 
 def augment_spec(choice: str, explore_spec: AugSpec | None) -> AugSpec | None:
     if choice == "none":
         return None
-    if choice == "hotdog_train":
-        return PRESETS["hotdog_train"]
-    return explore_spec or AugSpec()
+    if choice == "explore":
+        return explore_spec or AugSpec()
+    return PRESETS[choice]
 
 
 def spec_summary(spec: AugSpec | None) -> str:
@@ -586,8 +614,8 @@ def make_config(
     try:
         config = TrainConfig(
             data=data_value(kind, folder, zip_file, locale),
-            pretrained=model in ("pretrained", "file"),
-            weights_path=str(weights_file) if model == "file" else None,
+            pretrained=model in ("pretrained", "builtin", "file"),
+            weights_path=str(weights_file) if model == "file" else BUILTIN if model == "builtin" else None,
             epochs=_whole(epochs, "epochs"),
             batch_size=_whole(batch_size, "batch_size"),
             image_size=_whole(image_size, "image_size"),
@@ -623,7 +651,8 @@ def _real(value: Any, name: str) -> float:
 
 def run_label(config) -> str:
     """Short and unambiguous: it names the run in the plot's legend and the table."""
-    model = "my weights" if config.weights_path else "pretrained" if config.pretrained else "scratch"
+    model = ("built-in" if config.weights_path == BUILTIN else "my weights" if config.weights_path
+             else "pretrained" if config.pretrained else "scratch")
     augmentation = "augmented" if config.augment is not None else "no augmentation"
     return f"{model}, lr {config.lr:g}, {augmentation}"
 
@@ -636,6 +665,16 @@ def comparison_configs(base) -> list:
     if base.pretrained or base.weights_path:
         runs += experiment_configs("finetuning", base)
     return [dataclasses.replace(run, label=run_label(run)) for run in runs]
+
+
+def exercise_configs(name: str, base, locale: str | None) -> list:
+    """The runs of one of the chapters' exercises (augtune.lesson), labelled by what they change; gr.Error in
+    the page's language when the settings cannot carry it."""
+    try:
+        check_experiment(name, base)
+    except ValueError as error:
+        raise gr.Error(engine_text(str(error), locale or "en")) from None
+    return experiment_configs(name, base)
 
 
 # ---------------------------------------------------------------- sessions and snapshots
@@ -866,7 +905,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
             raise ValueError(str(error)) from None
 
     defaults = _default_config()
-    default_model = "pretrained" if pretrained_available() else "scratch"
+    default_model = "pretrained" if pretrained_available() else "builtin"
 
     with gr.Tab(_("ft.tab"), id="finetune") as tab:
         session = gr.BrowserState(None, storage_key="augtune-finetune-session")
@@ -909,15 +948,20 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                                              label=_("ft.optimizer"), elem_id="ft-optimizer", min_width=100)
                         weight_decay = gr.Number(default_wd, label=_("ft.wd"), minimum=0, elem_id="ft-wd",
                                                  min_width=100)
-                    augment = gr.Radio([(_(f"ft.augment.{name}"), name) for name in AUGMENTS], value="explore",
+                    augment = gr.Radio([(_(f"ft.augment.{name}"), name) for name in AUGMENTS], value="combined_train",
                                        label=_("ft.augment"), elem_id="ft-augment")
-                    augment_info = gr.HTML(augment_note("explore", None, connected), elem_id="ft-augment-info")
+                    augment_info = gr.HTML(augment_note("combined_train", None, connected), elem_id="ft-augment-info")
             with gr.Column(scale=3):
                 with gr.Row(equal_height=True):
                     start = gr.Button(_("ft.start"), variant="primary", size="lg", elem_id="ft-start", scale=2)
                     cancel = gr.Button(_("ft.cancel"), variant="stop", size="lg", elem_id="ft-cancel", scale=1)
                     compare = gr.Button(_("ft.compare"), variant="secondary", size="lg", elem_id="ft-compare", scale=2)
                 gr.Markdown(_("ft.compare.info"), elem_classes="ft-small")
+                with gr.Accordion(_("ft.exercises"), open=False, elem_id="ft-exercises"):
+                    gr.Markdown(_("ft.exercises.info"), elem_classes="ft-small")
+                    with gr.Row():
+                        exercise_buttons = {name: gr.Button(_(f"ft.exercise.{name}"), size="sm", min_width=120,
+                                                            elem_id=f"ft-exercise-{name}") for name in EXERCISES}
                 status = gr.HTML(both("ft.msg.idle"), elem_id="ft-status", padding=True, container=True)
                 plot = gr.Plot(label=_("ft.plot"), show_label=False, format="png", elem_id="ft-plot")
                 table = gr.Dataframe(headers=TABLE_HEADERS, value=None, label=_("ft.table"), interactive=False,
@@ -963,6 +1007,10 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
 
     def on_compare(locale_value, session_value, *values):
         return queue_runs(locale_value, session_value, comparison_configs(config_from_widgets(locale_value, values)))
+
+    def on_exercise(name, locale_value, session_value, *values):
+        return queue_runs(locale_value, session_value, exercise_configs(name, config_from_widgets(locale_value, values),
+                                                                        locale_value))
 
     def on_cancel(session_value):
         current = fresh_session(session_value)
@@ -1026,6 +1074,13 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
         """Queue the lesson's comparison around `config` (as for /finetune_start); returns the session."""
         return submit_api(session, comparison_configs(api_config(config)))
 
+    def experiment_api(session: dict | None, experiment: str, config: dict) -> dict:
+        """Queue one of the chapters' exercises (EXERCISES: no-augmentation, stronger-augmentation, raised-lr,
+        frozen-backbone, hotdog-head) around `config` (as for /finetune_start); returns the session."""
+        if experiment not in EXERCISES:
+            raise gr.Error(f"experiment must be one of {', '.join(EXERCISES)}, got {experiment!r}.")
+        return submit_api(session, exercise_configs(experiment, api_config(config), "en"))
+
     def submit_api(session_value, configs) -> dict:
         current = fresh_session(session_value)
         try:
@@ -1067,6 +1122,9 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                 concurrency_id="finetune-submit", concurrency_limit=4, **ui_only)
     compare.click(on_compare, [locale, session, *recipe, *explore_widgets], run_outputs, js=locale_js,
                   concurrency_id="finetune-submit", **ui_only)
+    for name, button in exercise_buttons.items():
+        button.click(functools.partial(on_exercise, name), [locale, session, *recipe, *explore_widgets], run_outputs,
+                     js=locale_js, concurrency_id="finetune-submit", **ui_only)
     cancel.click(on_cancel, [session], [status], concurrency_limit=None, **ui_only)
     # A tick reads a snapshot, and draws a plot only when an epoch ended: a class can poll at once.
     poll_options = dict(show_progress="hidden", concurrency_id="finetune-poll", concurrency_limit=4, **ui_only)
@@ -1084,6 +1142,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
     with tab:  # gr.Tabs may hold only tabs, so the API endpoints live in ours
         gr.api(start_api, api_name="finetune_start", concurrency_id="finetune-submit")
         gr.api(compare_api, api_name="finetune_compare", concurrency_id="finetune-submit")
+        gr.api(experiment_api, api_name="finetune_experiment", concurrency_id="finetune-submit")
         gr.api(status_api, api_name="finetune_status", concurrency_id="finetune-poll")
         gr.api(cancel_api, api_name="finetune_cancel", concurrency_limit=None)
         gr.api(data_api, api_name="finetune_data", concurrency_id="finetune-data", concurrency_limit=1)
@@ -1099,9 +1158,9 @@ def api_config(settings: Any):
     if not isinstance(settings, dict):
         raise gr.Error("config must be a JSON object of training settings.")
     settings = dict(settings)
-    if settings.get("weights_path"):
+    if settings.get("weights_path") not in (None, "", BUILTIN):
         raise gr.Error("weights_path cannot be set through the API; upload a weights file on the page.")
-    augment = settings.get("augment", "combined")
+    augment = settings.get("augment", "combined_train")
     try:
         if isinstance(augment, str):
             if augment not in PRESETS:

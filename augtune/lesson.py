@@ -4,9 +4,9 @@
 Each experiment trains the same network twice, with one thing changed, and puts the runs side by side:
 - augmentation: from scratch, the augmentation lesson's recipe (Adam, lr 0.001), the combined augmentation
   against none;
-- finetuning: the fine-tuning lesson's two recipes with the same augmentation and epochs: pretrained weights,
-  SGD lr 0.01 with the new head at 10x, against the same network from random weights at SGD lr 0.1 with one
-  parameter group.
+- finetuning: the fine-tuning lesson's two recipes with the same augmentation and epochs: pretrained weights
+  (ImageNet where they are cached or reachable, else the built-in backbone: augtune.pretrain), SGD lr 0.01 with
+  the new head at 10x, against the same network from random weights at SGD lr 0.1 with one parameter group.
 
 The recipes set only what the lessons fix (weights, optimiser, learning rates, weight decay); the data's own
 settings (image size, batch, epochs) come from the base configuration. It prints the lesson's log line per

@@ -230,3 +230,31 @@ def test_opening_the_tab_moves_imagenet_to_the_builtin_backbone_when_its_weights
     monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("download", ""))
     kept = finetune.model_on_open("pretrained")
     assert kept[0] == gr.skip() and "downloaded (45 MB)" in kept[1]
+
+
+def test_an_exercise_queues_its_runs_and_one_its_settings_cannot_carry_is_refused(client):
+    with pytest.raises(AppError) as refused:
+        client.predict(None, "raised-lr", TINY, api_name="/finetune_experiment")
+    assert str(refused.value) == ("The experiment raised-lr fine-tunes a pretrained model; choose ImageNet, the built-in "
+                                  "backbone or your weights file first.")
+    with pytest.raises(AppError) as refused:
+        client.predict(None, "dropout", TINY, api_name="/finetune_experiment")
+    assert str(refused.value).startswith("experiment must be one of no-augmentation, stronger-augmentation,")
+    # The built-in backbone, frozen against fully fine-tuned: two runs named by what they change.
+    session = client.predict(None, "frozen-backbone", {**TINY, "pretrained": True, "weights_path": "builtin", "epochs": 1},
+                             api_name="/finetune_experiment")
+    runs = wait_until(client, session, all_finished)
+    assert [run["status"] for run in runs] == ["done", "done"], [run["error"] for run in runs]
+    assert [run["label"] for run in runs] == ["fine-tuned", "frozen backbone"]
+    assert [run["config"]["freeze_backbone"] for run in runs] == [False, True]
+    assert {run["config"]["weights_path"] for run in runs} == {"builtin"} and runs[0]["config"]["lr"] == 0.01
+
+
+def test_the_builtin_model_choice_makes_a_builtin_config():
+    from augtune import PRESETS
+    from augtune.ui.finetune import make_config
+
+    config = make_config("en", "synthetic", None, None, "builtin", None, 5, 16, 48, 0.01, 10, "sgd", 0.001,
+                         "combined_train", None)
+    assert config.weights_path == "builtin" and config.pretrained and config.label == "built-in, lr 0.01, augmented"
+    assert config.augment == PRESETS["combined_train"]

@@ -535,8 +535,8 @@ def model_note() -> str:
 
 
 def model_on_open(model: str) -> tuple:
-    """When the tab opens: the ImageNet weights' state now, and scratch (with its recipe) instead of pretrained
-    when they cannot be had, so that nobody presses Start to learn it. Other choices and edits stay."""
+    """When the tab opens: the ImageNet weights' state now, and the built-in backbone instead of ImageNet when
+    they cannot be had, so that nobody presses Start to learn it. Other choices and edits stay."""
     if model == "pretrained" and not pretrained_available():
         return "builtin", model_note(), *recipe_fields("builtin")
     return gr.skip(), model_note(), *(gr.skip() for _ in range(5))

@@ -39,7 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads: see the report on busy machines
+os.environ.setdefault("GOMP_SPINCOUNT", "2000")  # before torch loads: as the server's training workers (augtune.jobs)
 
 import torch  # noqa: E402
 from torch.nn import functional as F  # noqa: E402

@@ -251,10 +251,13 @@ def train(
         model = ranks.wrap(net, device)  # what the training steps call; DDP averages its gradients
         ranks.own_stream(config.seed)  # no two ranks draw the same crops
         groups = param_groups(net, config.lr, config.head_lr_mult)
+        # One fused kernel per step instead of a loop over the tensors: Adam's step was a fifth of a training step
+        # at 48 px, batch 16 on 2 CPU cores (41 -> 8 ms a step, measured 2026-12-01).
+        fused = {"fused": True} if device.type in ("cpu", "cuda") else {}
         if config.optimizer == "sgd":
-            optimizer = torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay)
+            optimizer = torch.optim.SGD(groups, lr=config.lr, weight_decay=config.weight_decay, **fused)
         else:
-            optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
+            optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay, **fused)
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         augment = train_transform(config.augment, config.image_size)
         normalize = Normalizer(device, memory_format)

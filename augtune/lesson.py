@@ -29,7 +29,7 @@ from typing import Any, Callable, Sequence
 from . import report
 from .spec import PRESETS
 from .model import choose_weights
-from .train import Cancelled, OneLineParser, TrainConfig, TrainError, train
+from .train import OneLineParser, TrainConfig, run_command, train
 
 MAX_SEEDS = 20
 COMPARISON_EPOCHS = 8
@@ -253,7 +253,8 @@ def format_table(comparison: dict) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
+
+    def body() -> int:
         experiment = EXPERIMENTS[args.experiment]
         choice = experiment.weights if args.weights == "auto" else args.weights
         pretrained, weights_path, weights_said = choose_weights(choice) if experiment.fine_tunes else (False, None, "")
@@ -278,16 +279,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         comparison = run_experiment(args.experiment, base, Path(args.out), seeds=args.seeds, on_event=show,
                                     allowed_roots=[Path("/")])
-    except (TrainError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("error: interrupted", file=sys.stderr)
-        return 2
-    print(format_table(comparison), flush=True)
-    if not args.quiet:
-        print(f"wrote comparison.json and comparison.png to {args.out}", file=sys.stderr)
-    return 0
+        print(format_table(comparison), flush=True)
+        if not args.quiet:
+            print(f"wrote comparison.json and comparison.png to {args.out}", file=sys.stderr)
+        return 0
+
+    return run_command(body)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -31,7 +31,7 @@ import torch
 
 from .synthetic import SyntheticSpec, ensure_synthetic
 from .spec import PRESETS
-from .train import Cancelled, OneLineParser, TrainConfig, TrainError, train
+from .train import OneLineParser, TrainConfig, run_command, train
 
 SOURCE = SyntheticSpec(train_per_class=100, test_per_class=25, source=True)
 EPOCHS = 16
@@ -82,17 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    try:
+
+    def body() -> int:
         record = pretrain(Path(args.out), args.epochs, args.seed, args.device)
-    except (TrainError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except (Cancelled, KeyboardInterrupt):
-        print("error: interrupted", file=sys.stderr)
-        return 2
-    print(f"source test acc {record['source_test_acc']:.3f} after {len(record['rows'])} epochs, {record['seconds']:.0f} s; "
-          f"wrote {args.out} ({record['bytes'] / 1e6:.1f} MB) and its .json", file=sys.stderr)
-    return 0
+        print(f"source test acc {record['source_test_acc']:.3f} after {len(record['rows'])} epochs, "
+              f"{record['seconds']:.0f} s; wrote {args.out} ({record['bytes'] / 1e6:.1f} MB) and its .json", file=sys.stderr)
+        return 0
+
+    return run_command(body)
 
 
 if __name__ == "__main__":

@@ -548,6 +548,17 @@ def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
     weights.add_argument("--scratch", action="store_true", help="start from random weights")
 
 
+def run_command(body: Callable[[], int]) -> int:
+    """A command's body, its failures as one line on stderr and exit code 2 (augtune.lesson, augtune.pretrain)."""
+    try:
+        return body()
+    except (TrainError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+    except (Cancelled, KeyboardInterrupt):
+        print("error: interrupted", file=sys.stderr)
+    return 2
+
+
 class OneLineParser(argparse.ArgumentParser):
     """Errors in one line on stderr and exit code 2, like every other error of the command."""
 

@@ -29,6 +29,7 @@ from typing import Sequence
 
 import torch
 
+from .lesson import RECIPES
 from .synthetic import SyntheticSpec, ensure_synthetic
 from .spec import PRESETS
 from .train import OneLineParser, TrainConfig, run_command, train
@@ -38,9 +39,10 @@ EPOCHS = 16
 
 
 def recipe(data: str, epochs: int = EPOCHS, seed: int = 0, device: str = "auto") -> TrainConfig:
-    return TrainConfig(data=data, pretrained=False, epochs=epochs, batch_size=16, image_size=48, lr=0.001,
-                       head_lr_mult=1.0, optimizer="adam", weight_decay=0.0, augment=PRESETS["combined_train"],
-                       seed=seed, device=device, label="source task")
+    """The augmentation lesson's recipe (from scratch, Adam) at the built-in set's sizes."""
+    return RECIPES["augmentation"].apply(TrainConfig(data=data, epochs=epochs, batch_size=16, image_size=48,
+                                                     augment=PRESETS["combined_train"], seed=seed, device=device,
+                                                     label="source task"))
 
 
 def pretrain(out: Path, epochs: int = EPOCHS, seed: int = 0, device: str = "auto", show=print) -> dict:

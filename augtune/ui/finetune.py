@@ -509,9 +509,10 @@ def _downloaded(kind: str) -> bool:
 
 
 def pretrained_available() -> bool:
-    from augtune.model import imagenet_weights_state
+    """Whether "auto" (augtune.model.choose_weights, as the CLIs read it) would start from ImageNet now."""
+    from augtune.model import choose_weights
 
-    return imagenet_weights_state()[0] in ("cached", "download")
+    return choose_weights("auto")[1] is None
 
 
 # Which lesson's recipe a model choice brings (augtune.lesson.RECIPES): a single run from scratch is the

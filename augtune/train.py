@@ -45,7 +45,8 @@ from torchvision.transforms import v2
 from . import distributed, report
 from .batch_augment import BatchAugment
 from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
-from .model import build_model, choose_weights, freeze_backbone, init_head_rows, param_groups, parse_head_rows, pretrained_head
+from .model import (build_model, choose_weights, freeze_backbone, init_head_rows, param_groups, parse_head_rows,
+                    pretrained_head, speed_up_tiny_maps)
 from .pipeline import build_pipeline
 from .spec import PRESETS, AugSpec, format_number
 
@@ -247,6 +248,7 @@ def train(
                            pretrained_head(config.pretrained, config.weights_path))
         if config.freeze_backbone:
             freeze_backbone(net)
+        speed_up_tiny_maps(net)
         net = net.to(device, memory_format=memory_format)
         model = ranks.wrap(net, device)  # what the training steps call; DDP averages its gradients
         ranks.own_stream(config.seed)  # no two ranks draw the same crops

@@ -3,6 +3,7 @@ the new head and its learning rate."""
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import http.server
 import os
@@ -12,6 +13,7 @@ import time
 
 import pytest
 import torch
+from torch.nn import functional as F
 from torchvision.models import resnet18, resnet34
 
 from augtune import data, model
@@ -229,3 +231,23 @@ def test_the_weights_state_is_known_before_start_with_a_short_probe(tmp_path, mo
     model.cached_weights_file().parent.mkdir(parents=True)
     torch.save(resnet18().state_dict(), model.cached_weights_file())
     assert model.imagenet_weights_state() == ("cached", "")
+
+
+@pytest.mark.parametrize("image_size", [48, 64, 96])
+def test_tiny_map_convolutions_compute_what_torchvision_does(image_size):
+    """speed_up_tiny_maps changes how the last stage is computed on the CPU, not what: the same outputs, the
+    same gradients and the same state dict as torchvision's model, at sizes where its maps are 2x2 and 3x3."""
+    torch.manual_seed(0)
+    plain = model.build_model(4, pretrained=False)
+    fast = copy.deepcopy(plain)
+    model.speed_up_tiny_maps(fast)
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    assert sum(type(m).__name__ == "_TinyMapConv2d" for m in fast.modules()) == 5  # 4 3x3 and the 1x1 downsample
+    images = torch.randn(3, 3, image_size, image_size)
+    labels = torch.tensor([0, 1, 3])
+    for net in (plain, fast):
+        net.train()
+        F.cross_entropy(net(images), labels).backward()
+    assert torch.allclose(fast(images), plain(images), atol=1e-5)
+    for (name, a), (_, b) in zip(plain.named_parameters(), fast.named_parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-5), name

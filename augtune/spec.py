@@ -60,10 +60,7 @@ class AugSpec:
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
-            value = _number(name, getattr(self, name), integer=name in INT_FIELDS)
-            if not low <= value <= high:
-                raise ValueError(f"{name} must be between {format_number(low)} and {format_number(high)}, got {format_number(value)}.")
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, check_number(name, getattr(self, name), low, high, integer=name in INT_FIELDS))
         if self.crop_mode not in CROP_MODES:
             raise ValueError(f"crop_mode must be one of {', '.join(CROP_MODES)}, got {self.crop_mode!r}.")
         for low_name, high_name in (("scale_min", "scale_max"), ("ratio_min", "ratio_max")):
@@ -130,6 +127,15 @@ class AugSpec:
             "crop": self.crop_mode != "none",
         }
         return tuple(stage for stage in self.order if active[stage])
+
+
+def check_number(name: str, value: Any, low: float, high: float, integer: bool = False) -> float | int:
+    """`value` as a number in [low, high] (an int when `integer`), or ValueError with one sentence that names
+    the field, the value and the range: the one number check of the settings, the ops and the training."""
+    value = _number(name, value, integer)
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be between {format_number(low)} and {format_number(high)}, got {format_number(value)}.")
+    return value
 
 
 def _number(name: str, value: Any, integer: bool) -> float | int:

@@ -48,7 +48,7 @@ from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
 from .model import (build_model, choose_weights, freeze_backbone, init_head_rows, param_groups, parse_head_rows,
                     pretrained_head, speed_up_tiny_maps)
 from .pipeline import build_pipeline
-from .spec import PRESETS, AugSpec, format_number
+from .spec import PRESETS, AugSpec, check_number, format_number
 
 __all__ = ["Cancelled", "EpochRow", "TrainConfig", "TrainError", "TrainResult", "train", "main"]
 
@@ -99,18 +99,7 @@ class TrainConfig:
         if self.weights_path is not None and not isinstance(self.weights_path, str):
             raise ValueError(f"weights_path must be a file path or empty, got {self.weights_path!r}.")
         for name, (low, high) in RANGES.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"{name} must be a finite number, got {value!r}.")
-            if name in INT_FIELDS:
-                if value != int(value):
-                    raise ValueError(f"{name} must be a whole number, got {value}.")
-                value = int(value)
-            else:
-                value = float(value)
-            if not low <= value <= high:
-                raise ValueError(f"{name} must be between {format_number(low)} and {format_number(high)}, got {format_number(value)}.")
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, check_number(name, getattr(self, name), low, high, integer=name in INT_FIELDS))
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {self.optimizer!r}.")
         if self.augment is not None and not isinstance(self.augment, AugSpec):

@@ -143,7 +143,7 @@ def test_user_errors_are_train_errors(small_synthetic, monkeypatch):
         ({"lr": float("nan")}, "lr must be a finite number"),
         ({"lr": 0}, "lr must be between"),
         ({"epochs": 2.5}, "epochs must be a whole number"),
-        ({"epochs": True}, "epochs must be a finite number"),
+        ({"epochs": True}, "epochs must be a number, got True"),
         ({"optimizer": "rmsprop"}, "optimizer must be one of sgd, adam"),
         ({"device": "tpu"}, "device must be one of"),
         ({"data": " "}, "data must name a data set"),

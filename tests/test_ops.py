@@ -1,0 +1,210 @@
+"""The op registry's guarantees, for every registered op (a new op is tested by being registered here).
+
+EXAMPLES gives each op settings that make it draw something; the tests check, per op: the drawn params and
+pixels replay v2's own transform under torch.manual_seed (on photos, the whole step list, and RandomApply
+around it), determinism, a JSON round trip, sentences for bad values of every param, a histogram value for
+every random param, and the exported code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms import v2
+from torchvision.transforms.v2 import functional as F
+
+from augtune.ops import OPS, Step, build_steps, parse_steps, sample_steps, sample_values, steps_code
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+EXAMPLES: dict[str, dict] = {
+    "RandomHorizontalFlip": {"p": 0.5},
+    "RandomVerticalFlip": {"p": 0.5},
+    "RandomResizedCrop": {"size": 96, "scale": [0.1, 1.0], "ratio": [0.5, 2.0]},
+    "RandomCrop": {"size": 120, "padding": 8},
+    "CenterCrop": {"size": 120},
+    "Resize": {"size": 100},
+    "Pad": {"padding": 12, "padding_mode": "reflect"},
+    "RandomRotation": {"degrees": 30},
+    "RandomAffine": {"degrees": 20, "translate": [0.1, 0.05], "scale": [0.8, 1.2], "shear": 10},
+    "RandomPerspective": {"distortion_scale": 0.5, "p": 0.7},
+    "ElasticTransform": {"alpha": 40.0, "sigma": 5.0},
+    "RandomZoomOut": {"side_range": [1.0, 2.0], "p": 0.7},
+    "ColorJitter": {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.2},
+    "RandomPhotometricDistort": {"p": 0.6},
+    "RandomChannelPermutation": {},
+    "Grayscale": {},
+    "RandomGrayscale": {"p": 0.5},
+    "RandomInvert": {"p": 0.5},
+    "RandomPosterize": {"bits": 3, "p": 0.5},
+    "RandomSolarize": {"threshold": 128.0, "p": 0.5},
+    "RandomEqualize": {"p": 0.5},
+    "RandomAutocontrast": {"p": 0.5},
+    "RandomAdjustSharpness": {"sharpness_factor": 3.0, "p": 0.5},
+    "GaussianBlur": {"kernel_size": 9, "sigma": [0.1, 3.0]},
+    "GaussianNoise": {"sigma": 0.1},
+    "JPEG": {"quality": [10, 60]},
+    "RandomErasing": {"p": 0.7, "value": 128},
+    "AutoAugment": {"policy": "imagenet"},
+    "RandAugment": {"num_ops": 2, "magnitude": 9},
+    "TrivialAugmentWide": {},
+    "AugMix": {"severity": 3},
+    "MixUp": {"alpha": 1.0},
+    "CutMix": {"alpha": 1.0},
+}
+BATCH_OPS = {name for name, op in OPS.items() if op.family == "mixing"}
+PER_IMAGE = sorted(set(OPS) - BATCH_OPS)
+
+
+def test_every_registered_op_has_an_example_and_is_torchvisions():
+    assert set(EXAMPLES) == set(OPS)
+    for name, op in OPS.items():
+        assert hasattr(v2, name), name
+        assert op.family in ("geometry", "colour", "degradation", "erasing", "policy", "mixing")
+        assert op.label["en"] and op.label["zh-CN"] and op.help["en"] and op.help["zh-CN"]
+        for param in op.params:
+            assert param.label["en"] and param.label["zh-CN"] and param.help["en"] and param.help["zh-CN"], (name, param.name)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    cat = Image.open(ASSETS / "cat.png").convert("RGB")
+    coffee = Image.open(ASSETS / "coffee.png").convert("RGB").reduce(2)
+    return [cat, coffee]
+
+
+def _pixels(image) -> np.ndarray:
+    if isinstance(image, torch.Tensor):
+        image = F.to_pil_image(image)
+    return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def _replay(image: Image.Image, steps, n: int, seed: int):
+    pipeline = build_steps(steps)
+    torch.manual_seed(seed)
+    return [pipeline(image) for _ in range(n)]
+
+
+def _assert_replayed(ours, theirs):
+    for index, ((tile, _), expected) in enumerate(zip(ours, theirs)):
+        got, want = _pixels(tile), _pixels(expected)
+        assert got.shape == want.shape, (index, got.shape, want.shape)
+        assert np.abs(got - want).mean() <= 2.0, index
+
+
+@pytest.mark.parametrize("name", PER_IMAGE)
+def test_replay_equals_the_built_pipeline(name, photos):
+    steps = parse_steps([{"op": name, **EXAMPLES[name]}])
+    for photo in photos:
+        ours = sample_steps(photo, steps, 6, seed=7)
+        _assert_replayed(ours, _replay(photo, steps, 6, seed=7))
+        # The random numbers after the op are v2's too: a second step draws what it would draw.
+        chained = parse_steps([{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 64}])
+        _assert_replayed(sample_steps(photo, chained, 4, seed=3), _replay(photo, chained, 4, seed=3))
+
+
+@pytest.mark.parametrize("name", PER_IMAGE)
+def test_random_apply_wraps_any_step(name, photos):
+    steps = parse_steps([{"op": "RandomApply", "p": 0.5, "transforms": [{"op": name, **EXAMPLES[name]}]},
+                         {"op": "RandomHorizontalFlip"}])
+    ours = sample_steps(photos[0], steps, 8, seed=11)
+    _assert_replayed(ours, _replay(photos[0], steps, 8, seed=11))
+    coins = [sample.drawn[0][2].shown["applied"] for _, sample in ours]
+    assert True in coins and False in coins
+
+
+@pytest.mark.parametrize("name", sorted(BATCH_OPS))
+def test_batch_ops_mix_with_the_partner_as_v2_does(name, photos):
+    """The tile is row 0 of v2's batch [picture, partner]: its partner is the one before it, roll(1, 0)."""
+    picture = photos[0].resize((160, 120))
+    partner = photos[1].resize((160, 120))
+    steps = parse_steps([{"op": name, **EXAMPLES[name]}])
+    ours = sample_steps(picture, steps, 5, seed=5, partner=partner)
+    transform = getattr(v2, name)(alpha=EXAMPLES[name]["alpha"], num_classes=2)
+    batch = torch.stack([F.pil_to_tensor(picture), F.pil_to_tensor(partner)]).float().div(255)
+    torch.manual_seed(5)
+    for tile, sample in ours:
+        mixed, labels = transform(batch, torch.tensor([0, 1]))
+        expected = F.to_pil_image(F.to_dtype(mixed[0], torch.uint8, scale=True))
+        assert np.abs(_pixels(tile) - _pixels(expected)).mean() <= 2.0
+        drawn = sample.drawn[0][2].shown
+        assert labels[0, 0].item() == pytest.approx(drawn["lambda"], abs=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_draws_are_deterministic_and_round_trip_through_json(name, photos):
+    steps = parse_steps([{"op": name, **EXAMPLES[name]}])
+    text = json.dumps({"steps": [step.to_dict() for step in steps]})
+    again = parse_steps(json.loads(text)["steps"])
+    assert again == steps
+    first = [sample.drawn[0][2].shown for sample in sample_values(steps, photos[0].size, 20, seed=1)]
+    second = [sample.drawn[0][2].shown for sample in sample_values(again, photos[0].size, 20, seed=1)]
+    assert first == second
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_random_value_gets_a_histogram(name, photos):
+    op = OPS[name]
+    steps = parse_steps([{"op": name, **EXAMPLES[name]}])
+    samples = sample_values(steps, photos[0].size, 200, seed=0)
+    random = op.random_values(steps[0].values)
+    # Grayscale and the fixed geometry draw nothing; GaussianNoise draws only per-pixel noise.
+    assert random or name in ("CenterCrop", "Resize", "Pad", "Grayscale", "GaussianNoise"), f"{name} shows nothing random"
+    for value in random:
+        drawn = [sample.drawn[0][2].shown.get(value) for sample in samples]
+        drawn = [item for item in drawn if item is not None]
+        assert len(set(map(str, drawn))) > 1, f"{name}.{value} never varies"
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_bad_values_get_a_sentence_naming_field_value_and_range(name):
+    op = OPS[name]
+    for param in op.params:
+        if param.kind in ("float", "int"):
+            bad = param.high + 1000
+            with pytest.raises(ValueError, match=rf"{name}\.{param.name} must be between .* got {bad:g}"):
+                parse_steps([{"op": name, **EXAMPLES[name], param.name: bad}])
+        for hostile in ("x", None, [1, 2, 3], float("nan"), {"a": 1}):
+            if param.kind == "choice" and hostile in param.choices:
+                continue
+            with pytest.raises(ValueError, match=rf"{name}\.{param.name} must"):
+                parse_steps([{"op": name, **EXAMPLES[name], param.name: hostile}])
+    with pytest.raises(ValueError, match=f"{name} has no parameter bogus"):
+        parse_steps([{"op": name, "bogus": 1}])
+
+
+def test_unknown_ops_and_misplaced_batch_ops_are_refused():
+    with pytest.raises(ValueError, match="step 1: there is no op 'Sharpen'"):
+        parse_steps([{"op": "Sharpen"}])
+    with pytest.raises(ValueError, match="steps must be a list"):
+        parse_steps({"op": "RandomInvert"})
+    with pytest.raises(ValueError, match="can only be the last step"):
+        parse_steps([{"op": "MixUp"}, {"op": "RandomInvert"}])
+
+
+@pytest.mark.parametrize("name", PER_IMAGE)
+def test_exported_code_builds_the_same_pipeline(name, photos):
+    steps = parse_steps([{"op": "RandomApply", "p": 0.8, "transforms": [{"op": name, **EXAMPLES[name]}]}])
+    namespace: dict = {}
+    exec(steps_code(steps, seed=4, samples=3), namespace)  # noqa: S102 - our own generated code
+    torch.manual_seed(4)
+    exported = [namespace["augment"](photos[0]) for _ in range(3)]
+    _assert_replayed(sample_steps(photos[0], steps, 3, seed=4), exported)
+
+
+def test_replay_holds_on_a_12_megapixel_photo():
+    rng = np.random.default_rng(0)
+    base = Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8)).resize((4000, 3000), Image.Resampling.BICUBIC)
+    steps = parse_steps([
+        {"op": "RandomRotation", "degrees": 30},
+        {"op": "RandomPerspective"},
+        {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+        {"op": "GaussianBlur", "kernel_size": 9},
+        {"op": "RandomResizedCrop", "size": 224},
+    ])
+    _assert_replayed(sample_steps(base, steps, 2, seed=9), _replay(base, steps, 2, seed=9))

@@ -10,7 +10,7 @@ Each run trains in its own *spawned* process: a thread would starve the web serv
 share torch's global random state with the Explore tab, and a forked child would inherit the server's
 threads and locks. A spawned process spends seconds importing torch before it can train, so the
 manager keeps one spare worker warmed up (imported, waiting for its run): pressing Start gets a first
-epoch row that much sooner. The worker sends the engine's events back over a queue; cancelling sets an
+epoch row that much sooner. The next spare starts after the run that took one has shown its first row. The worker sends the engine's events back over a queue; cancelling sets an
 event that the engine polls at every batch, and a worker that does not stop within `CANCEL_GRACE_S` is
 killed. Finished runs and their files are deleted `AUGTUNE_RUN_TTL_S` seconds (default 2 h) after
 they end.
@@ -344,7 +344,8 @@ class JobManager:
         job.message = "Starting the training process..."
         job.version += 1
         threading.Thread(target=self._monitor, args=(job,), name=f"augtune-monitor-{job.id[:8]}", daemon=True).start()
-        self._warm_spare()
+        # The next spare is started once this run has shown its first epoch row (_monitor), not now: its
+        # import of torch took a core from this run's first epoch, 2-3 s on 2 cores.
 
     def _warm_spare(self) -> None:
         if self._spare is None and not self._closed.is_set() and not self.zero_gpu:
@@ -365,6 +366,8 @@ class JobManager:
                     break
                 with self._lock:
                     self._apply(job, event)
+                    if event.get("kind") == "epoch" and len(job.rows) == 1:
+                        self._warm_spare()
                 continue
             if not worker.process.is_alive():
                 end = self._drain_after_death(job)
@@ -389,6 +392,7 @@ class JobManager:
                 status, error = CANCELLED, job.stop_reason
             self._finish(job, status, error)
             self._start_waiting()
+            self._warm_spare()  # a run that ended before its first row did not start one
 
     def _launch_on_zero_gpu(self, job: Job) -> None:
         job.worker = ZeroGpuRun()
@@ -608,6 +612,12 @@ def run_worker(inbox, events, stop) -> None:
         os.nice(WORKER_NICENESS)
     with contextlib.suppress(Exception):  # a failed import is reported by _train, with its run
         from . import train  # noqa: F401 - imported now, while no one is waiting for it
+    with contextlib.suppress(Exception):  # only a head start: a run that needs the set draws it and says why not
+        # The default data set, drawn once per machine: the first run after the server starts (1.5-2 s on 2 cores).
+        from .data import synthetic_spec
+        from .synthetic import ensure_synthetic
+
+        ensure_synthetic(synthetic_spec())
     try:
         config, out_dir, gpus = inbox.recv()
     except (EOFError, OSError):

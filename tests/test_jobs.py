@@ -251,3 +251,16 @@ def test_off_zero_gpu_the_workers_train_without_spaces(manager, monkeypatch):
     for value, on in (("true", True), ("1", True), ("True", True), ("false", False), ("", False)):
         monkeypatch.setenv("SPACES_ZERO_GPU", value)
         assert zerogpu.on_zero_gpu() is on
+
+
+def test_the_next_spare_waits_for_the_runs_first_row(manager):
+    """A spare importing torch took a core from the first epoch; it starts once the run has shown a row."""
+    owner = new_owner_token()
+    job = manager.submit(tiny(epochs=2), owner)
+    assert manager._spare is None  # the run took the spare; none is starting beside its first epoch
+    wait_for(manager, job, owner, lambda snap: bool(snap["rows"]))
+    deadline = time.monotonic() + 5
+    while manager._spare is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert manager._spare is not None
+    wait_for(manager, job, owner, finished)

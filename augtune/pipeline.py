@@ -10,6 +10,7 @@ from typing import Any
 
 from torchvision.transforms import v2
 
+from .ops import build_steps, steps_code
 from .spec import AugSpec
 
 
@@ -48,11 +49,15 @@ def pipeline_steps(spec: AugSpec) -> list[tuple[str, dict[str, Any]]]:
 
 
 def build_pipeline(spec: AugSpec) -> v2.Compose:
+    if spec.steps is not None:
+        return build_steps(spec.steps)
     return v2.Compose([getattr(v2, name)(**kwargs) for name, kwargs in pipeline_steps(spec)])
 
 
 def spec_to_code(spec: AugSpec) -> str:
     """Python source that defines `augment` as exactly build_pipeline(spec)."""
+    if spec.steps is not None:
+        return steps_code(spec.steps, spec.seed, spec.samples)
     lines = [
         "import torch",
         "from torchvision.transforms import v2",

@@ -28,6 +28,7 @@ from PIL import Image, ImageStat
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from .ops.steps import sample_steps, sample_values, steps_params, steps_values
 from .pipeline import build_pipeline
 from .spec import AugSpec
 
@@ -226,6 +227,7 @@ def sample_grid(
     seed: int | None = None,
     max_side: int = MAX_TILE_SIDE,
     source_size: tuple[int, int] | None = None,
+    partner: Image.Image | None = None,
 ) -> list[Tile]:
     """`n` samples of `build_pipeline(spec)` on `image`, as after `torch.manual_seed(seed)`.
 
@@ -234,12 +236,18 @@ def sample_grid(
     `source_size`: when `image` is a reduced copy of a larger photo (`load_image(..., max_side=...)` records
     the photo's size in `image.info["original_size"]`), the parameters and crop boxes are drawn for the
     photo, so that the pipeline run on the photo itself replays them; the pixels come from the copy.
+
+    A spec of steps (any ops, augtune.ops) renders each tile with v2's own kernels on `image` itself, and
+    draws for its size; `partner` is the picture MixUp and CutMix mix with (default: the image mirrored).
+    Each tile's params are then {"steps": [{"op": name, <what was drawn>}, ...]}.
     """
     n = spec.samples if n is None else n
     seed = spec.seed if seed is None else seed
     AugSpec(samples=n, seed=seed)  # the same range checks and messages as the spec's own fields
     if image.mode != "RGB":
         raise ValueError(f"sample_grid needs an RGB image, got mode {image.mode}; use augtune.load_image.")
+    if spec.steps is not None:
+        return _steps_grid(image, spec.steps, n, seed, max_side, partner)
     source = _source_for(image)
     source_size = tuple(source_size or image.size)
     plans = sample_plans(source_size, spec, n, seed)
@@ -257,8 +265,22 @@ def sample_plans(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) 
 
 
 def sample_params(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) -> list[dict[str, Any]]:
-    """Only the parameters of `n` samples, for many draws without pixel work (the distributions)."""
+    """Only the parameters of `n` samples, for many draws without pixel work (the distributions). For a spec
+    of steps: one flat dict per sample, "Op.value" -> value ("Op#2.value" for an op's second step)."""
+    if spec.steps is not None:
+        return [steps_values(sample) for sample in sample_values(spec.steps, image_size, n, seed)]
     return [plan.params for plan in sample_plans(image_size, spec, n, seed)]
+
+
+def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, partner) -> list[Tile]:
+    tiles = []
+    for picture, sample in sample_steps(image, steps, n, seed, partner):
+        if max(picture.size) > max_side:
+            scale = max_side / max(picture.size)
+            picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                                     Image.Resampling.BILINEAR)
+        tiles.append(Tile(image=picture, params={"steps": steps_params(sample)}))
+    return tiles
 
 
 def _shape_proxy(width: int, height: int) -> torch.Tensor:

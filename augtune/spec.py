@@ -57,6 +57,9 @@ class AugSpec:
     samples: int = 8
     columns: int = 4
     seed: int = 0
+    # A pipeline of any ops (augtune.ops.Step, in order): when set, it is the pipeline and the lesson's fields
+    # above are not used. Its JSON form is {"steps": [{"op": "RandomRotation", "degrees": 30}, ...], ...}.
+    steps: tuple[Any, ...] | None = None
 
     def __post_init__(self) -> None:
         for name, (low, high) in RANGES.items():
@@ -79,12 +82,21 @@ class AugSpec:
         if sorted(order) != sorted(STAGES):
             raise ValueError(f"order must list the stages {', '.join(STAGES)} once each, got {list(order)}.")
         object.__setattr__(self, "order", order)
+        if self.steps is not None:
+            from .ops.steps import Step
+
+            if isinstance(self.steps, (str, bytes)) or not all(isinstance(step, Step) for step in self.steps):
+                raise ValueError("steps must be a list of augtune.ops.Step (use AugSpec.from_dict for JSON).")
+            object.__setattr__(self, "steps", tuple(self.steps))
 
     def replace(self, **changes: Any) -> AugSpec:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        if self.steps is not None:
+            return {"steps": [step.to_dict() for step in self.steps], "samples": self.samples,
+                    "columns": self.columns, "seed": self.seed}
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "steps"}
         data["order"] = list(self.order)
         return data
 
@@ -95,7 +107,16 @@ class AugSpec:
     def from_dict(cls, data: Any) -> AugSpec:
         if not isinstance(data, dict):
             raise ValueError(f"Settings must be a JSON object of named fields, got {type(data).__name__}.")
-        known = {f.name for f in fields(cls)}
+        if "steps" in data:  # the pipeline-of-steps form
+            from .ops.steps import parse_steps
+
+            extra = sorted(map(str, set(data) - {"steps", "samples", "columns", "seed"}))
+            if extra:
+                raise ValueError(f"Unknown setting(s) beside steps: {', '.join(name[:40] for name in extra[:5])}. "
+                                 "Known: steps, samples, columns, seed.")
+            rest = {key: data[key] for key in ("samples", "columns", "seed") if key in data}
+            return cls(steps=parse_steps(data["steps"]), **rest)
+        known = {f.name for f in fields(cls)} - {"steps"}
         unknown = sorted(map(str, set(data) - known))
         if unknown:
             # Echo at most a few names, each cut short: the sentence goes back to whoever sent them.

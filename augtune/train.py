@@ -251,6 +251,7 @@ def train(
             optimizer = torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay, **fused)
         scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
         augment = train_transform(config.augment, config.image_size)
+        mix = batch_mixer(config.augment, len(dataset.classes))
         normalize = Normalizer(device, memory_format)
         train_split = _to(dataset.train, device if on_cuda else torch.device("cpu"))
         test_split = _to(dataset.test, device if on_cuda else torch.device("cpu"))
@@ -276,12 +277,14 @@ def train(
                     raise Cancelled()
                 indices = ranks.share(batch).to(train_split.pixels.device)  # pixels and labels share a device
                 inputs = normalize(augment(train_split.pixels[indices]))
-                labels = train_split.labels[indices]
+                labels = targets = train_split.labels[indices]
+                if mix is not None:  # soft targets; train acc still counts each picture's own label
+                    inputs, targets = mix(inputs, labels)
                 with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                     logits = model(inputs)
                     # Weighted by this rank's share of the batch, so that DDP's average over the ranks is the
                     # global batch's mean loss (the factor is exactly 1 for one process).
-                    loss = F.cross_entropy(logits, labels) * (len(labels) * ranks.world / len(batch))
+                    loss = F.cross_entropy(logits, targets) * (len(labels) * ranks.world / len(batch))
                 optimizer.zero_grad(set_to_none=True)
                 scaler.scale(loss).backward()
                 scaler.step(optimizer)
@@ -335,14 +338,38 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+# Ops whose output size differs from sample to sample: a batched step after them could not stack the batch.
+_VARIABLE_SIZE = (v2.RandomZoomOut,)
+
+
 def train_transform(spec: AugSpec | None, image_size: int) -> BatchAugment:
-    """The training transform, on uint8 batches (N, 3, S, S) with S = stored_side(image_size)."""
+    """The training transform, on uint8 batches (N, 3, S, S) with S = stored_side(image_size). MixUp and CutMix
+    are not in it: they need the labels (batch_mixer)."""
     finish = v2.CenterCrop(image_size)
     if spec is None:
         return BatchAugment([finish])
+    if spec.steps is not None:
+        # The pipeline may end at any size: every image ends at the training size, as a test image is made.
+        steps = [step.build() for step in spec.steps if not _is_mix(step)]
+        steps += [v2.Resize(image_size, antialias=True), finish]
+        if any(isinstance(t, _VARIABLE_SIZE) or getattr(t, "expand", False) for t in steps):
+            return BatchAugment([v2.Compose(steps)])  # all per image: the sizes meet again only at the end
+        return BatchAugment(steps)
     sized = spec.replace(crop_size=image_size, resize_size=max(stored_side(image_size), image_size))
     steps = list(build_pipeline(sized).transforms)
     return BatchAugment(steps if sized.crop_mode != "none" else steps + [finish])
+
+
+def _is_mix(step) -> bool:
+    return step.op in ("MixUp", "CutMix")
+
+
+def batch_mixer(spec: AugSpec | None, classes: int) -> v2.Transform | None:
+    """The spec's MixUp or CutMix step (always its last), for (normalised batch, labels) -> (batch, soft labels)."""
+    if spec is None or spec.steps is None or not spec.steps or not _is_mix(spec.steps[-1]):
+        return None
+    step = spec.steps[-1]
+    return getattr(v2, step.op)(alpha=step.values["alpha"], num_classes=classes)
 
 
 class Normalizer:

@@ -10,6 +10,10 @@ Prints medians and ratios against augtune.sample_grid, measured in the same run:
   albumentations              HorizontalFlip + ColorJitter + RandomResizedCrop on a uint8 HWC array
 With --api it also starts the app on 127.0.0.1 and times /augment through gradio_client (the time from a slider
 release to a grid, minus the browser's own drawing).
+
+Then the same for issue 12's five-op pipeline, RandomRotation(30) + RandomPerspective + ColorJitter + GaussianBlur +
+RandomResizedCrop(224), as a spec of steps (augtune.ops: each tile rendered by v2's own kernels), against plain v2
+on PIL and albumentations' equivalent (Rotate, Perspective, ColorJitter, GaussianBlur, RandomResizedCrop).
 """
 
 from __future__ import annotations
@@ -78,6 +82,38 @@ def ways(image: Image.Image) -> dict[str, callable]:
     except ImportError:
         print("albumentations is not installed (pip install -r bench/requirements.txt): skipping that baseline")
     assert isinstance(v2, object)
+    return result
+
+
+FIVE_OPS = AugSpec.from_dict({"samples": TILES, "steps": [
+    {"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},
+    {"op": "RandomPerspective", "distortion_scale": 0.5, "p": 0.5},
+    {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+    {"op": "GaussianBlur", "kernel_size": 9, "sigma": [0.1, 2.0]},
+    {"op": "RandomResizedCrop", "size": 224},
+]})
+
+
+def five_op_ways(image: Image.Image) -> dict[str, callable]:
+    plain_v2 = augtune.build_pipeline(FIVE_OPS)
+    result = {
+        "augtune.sample_grid": lambda: augtune.sample_grid(image, FIVE_OPS, TILES, 0),
+        "v2 on PIL": lambda: [plain_v2(image) for _ in range(TILES)],
+    }
+    try:
+        import albumentations as A
+
+        array = np.asarray(image).copy()
+        albu = A.Compose([
+            A.Rotate(limit=30, p=1.0),
+            A.Perspective(scale=(0.05, 0.25), p=0.5),
+            A.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.1, p=1.0),
+            A.GaussianBlur(blur_limit=(9, 9), sigma_limit=(0.1, 2.0), p=1.0),
+            A.RandomResizedCrop(size=(224, 224), p=1.0),
+        ])
+        result["albumentations"] = lambda: [albu(image=array)["image"] for _ in range(TILES)]
+    except ImportError:
+        pass
     return result
 
 
@@ -156,6 +192,16 @@ def main() -> None:
         for label, (ms, cpu) in results.items():
             print(f"  {label:28s} {ms:9.1f} {ms / ours:10.1f}x {cpu:9.1f} {cpu / ours_cpu:10.1f}x")
         print(f"  {'augtune first call (cold)':28s} {first_call_ms(image):10.1f}")
+        print()
+    print("Issue 12's five-op pipeline (RandomRotation 30, RandomPerspective, ColorJitter, GaussianBlur 9, "
+          "RandomResizedCrop 224), 16 tiles")
+    for name, image in test_images().items():
+        results = {label: median_ms(fn, args.repeats, args.slow_repeats) for label, fn in five_op_ways(image).items()}
+        base = results.get("albumentations", results["v2 on PIL"])
+        print(f"image {name}")
+        print(f"  {'way':28s} {'wall ms':>9s} {'vs albument.':>12s} {'CPU ms':>9s}")
+        for label, (ms, cpu) in results.items():
+            print(f"  {label:28s} {ms:9.1f} {ms / base[0]:11.2f}x {cpu:9.1f}")
         print()
     if args.api:
         for label, ms in api_latency(args.repeats * 3):

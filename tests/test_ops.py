@@ -36,6 +36,7 @@ EXAMPLES: dict[str, dict] = {
     "ElasticTransform": {"alpha": 40.0, "sigma": 5.0},
     "RandomZoomOut": {"side_range": [1.0, 2.0], "p": 0.7},
     "ColorJitter": {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.2},
+    # (v2 defaults elsewhere: ColorJitter with only brightness leaves the others alone)
     "RandomPhotometricDistort": {"p": 0.6},
     "RandomChannelPermutation": {},
     "Grayscale": {},
@@ -208,3 +209,31 @@ def test_replay_holds_on_a_12_megapixel_photo():
         {"op": "RandomResizedCrop", "size": 224},
     ])
     _assert_replayed(sample_steps(base, steps, 2, seed=9), _replay(base, steps, 2, seed=9))
+
+
+def test_settings_of_steps_go_through_the_public_api(photos):
+    """AugSpec.from_json takes the steps form (and still the lesson's flat form); build_pipeline, spec_to_code,
+    sample_grid and sample_params follow the steps, and the grid replays the exported code."""
+    from augtune import AugSpec, build_pipeline, sample_grid, sample_params, spec_to_code
+
+    text = json.dumps({"steps": [{"op": "RandomRotation", "degrees": 30},
+                                 {"op": "RandomApply", "p": 0.5, "transforms": [{"op": "ColorJitter", "brightness": 0.5}]},
+                                 {"op": "RandomResizedCrop", "size": 64}], "samples": 6, "columns": 3, "seed": 2})
+    spec = AugSpec.from_json(text)
+    assert AugSpec.from_dict(json.loads(json.dumps(spec.to_dict()))) == spec
+    assert [type(t).__name__ for t in build_pipeline(spec).transforms] == ["RandomRotation", "RandomApply", "RandomResizedCrop"]
+    # ColorJitter with only brightness means what v2.ColorJitter(brightness=0.5) means.
+    assert "v2.ColorJitter(brightness=0.5)" in spec_to_code(spec)
+    tiles = sample_grid(photos[0], spec)
+    namespace: dict = {}
+    exec(spec_to_code(spec), namespace)  # noqa: S102 - our own generated code
+    torch.manual_seed(spec.seed)
+    exported = [namespace["augment"](photos[0]) for _ in range(spec.samples)]
+    _assert_replayed([(tile.image, None) for tile in tiles], exported)
+    assert tiles[0].params["steps"][0]["op"] == "RandomRotation" and "angle" in tiles[0].params["steps"][0]
+    values = sample_params(photos[0].size, spec, 50, 0)
+    assert len({round(v["RandomRotation.angle"], 3) for v in values}) > 40
+    assert {v["RandomApply.applied"] for v in values} == {True, False}
+    assert AugSpec.from_json(json.dumps({"hflip_p": 0.3})).hflip_p == 0.3  # yesterday's files still load
+    with pytest.raises(ValueError, match="Unknown setting\\(s\\) beside steps: hflip_p"):
+        AugSpec.from_dict({"steps": [], "hflip_p": 0.5})

@@ -15,7 +15,7 @@ import torch
 from augtune import PRESETS, AugSpec
 from augtune.data import stored_side
 from augtune.synthetic import CLASSES, SyntheticSpec, ensure_synthetic
-from augtune.train import Cancelled, EpochRow, TrainConfig, TrainError, train, train_transform
+from augtune.train import Cancelled, EpochRow, TrainConfig, TrainError, batch_mixer, train, train_transform
 
 LOG_LINE = re.compile(r"^epoch \d+, loss \d+\.\d{4}, train acc [01]\.\d{3}, test acc [01]\.\d{3}, time \d+\.\d sec$")
 TINY = dict(image_size=32, batch_size=32, pretrained=False)
@@ -229,3 +229,31 @@ def test_lesson_numbers_are_the_published_ones():
 def test_divergence_is_reported_as_a_sentence(small_synthetic):
     with pytest.raises(TrainError, match="diverged in epoch .*lower the learning rate"):
         train(TrainConfig(epochs=4, lr=10.0, head_lr_mult=1000, augment=None, **TINY), small_synthetic / "boom")
+
+
+def test_any_pipeline_of_steps_trains_at_the_training_size():
+    """Every per-image op of the registry in one training transform, sizes that vary on the way included."""
+    from augtune.ops import OPS
+    from tests.test_ops import EXAMPLES
+
+    for name, op in sorted(OPS.items()):
+        if op.family == "mixing":
+            continue
+        values = {**EXAMPLES[name], **({"size": 40} if "size" in EXAMPLES[name] else {})}  # crops fit 55-px pictures
+        spec = AugSpec.from_dict({"steps": [{"op": name, **values}, {"op": "RandomHorizontalFlip"},
+                                            {"op": "ColorJitter", "brightness": 0.3}]})
+        images = torch.randint(0, 256, (3, 3, stored_side(48), stored_side(48)), dtype=torch.uint8)
+        out = train_transform(spec, 48)(images)
+        assert out.shape == (3, 3, 48, 48) and out.dtype == torch.uint8, name
+
+
+@pytest.mark.parametrize("mix", ["MixUp", "CutMix"])
+def test_mixup_and_cutmix_train_on_soft_labels(small_synthetic, mix):
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": 20}, {"op": "RandomErasing", "p": 0.5},
+                                        {"op": mix, "alpha": 1.0}]})
+    assert batch_mixer(spec, 4) is not None and batch_mixer(PRESETS["combined"], 4) is None
+    result = train(TrainConfig(**TINY, epochs=1, augment=spec), small_synthetic / "out")
+    row = result.rows[0]
+    assert math.isfinite(row.loss) and 0 <= row.train_acc <= 1 and 0 <= row.test_acc <= 1
+    again = TrainConfig.from_dict(json.loads(json.dumps(result.config.to_dict())))
+    assert again.augment == spec

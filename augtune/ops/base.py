@@ -144,9 +144,9 @@ class Op:
 
     # ------------------------------------------------------------------ drawing
 
-    def draw(self, transform: v2.Transform, size: tuple[int, int], pixels: bool = True) -> Drawn:
+    def draw(self, transform: v2.Transform, size: tuple[int, int]) -> Drawn:
         """One sample's params for an input of `size` (width, height), consuming torch's global RNG exactly
-        as `transform(image)` does. `pixels=False` may skip draws that only make pixel noise (histograms)."""
+        as `transform(image)` does."""
         if isinstance(transform, _RandomApplyTransform) and torch.rand(1) >= transform.p:
             return Drawn(self.name, None, self.shown_when_skipped(transform))
         params = transform.make_params([_proxy(*size)])

@@ -23,10 +23,10 @@ class ColorJitter(Op):
     help = words("Changes brightness, contrast, saturation and hue by random factors, in a random order.",
                  "以随机顺序、随机因子改变亮度、对比度、饱和度和色调。")
     params = (
-        _factor("brightness", "Brightness", "亮度", 0.5, 2.0),
-        _factor("contrast", "Contrast", "对比度", 0.5, 2.0),
-        _factor("saturation", "Saturation", "饱和度", 0.5, 2.0),
-        Param("hue", "spread", 0.5, words("Hue", "色调"),
+        _factor("brightness", "Brightness", "亮度", 0.0, 2.0),
+        _factor("contrast", "Contrast", "对比度", 0.0, 2.0),
+        _factor("saturation", "Saturation", "饱和度", 0.0, 2.0),
+        Param("hue", "spread", 0.0, words("Hue", "色调"),
               words("Hue shift, as a fraction of the colour circle: one number h draws from -h to h.",
                     "色调偏移，占色环的比例：单个数 h 表示从 -h 到 h 取值。"), -0.5, 0.5, 0.01),
     )
@@ -97,7 +97,8 @@ class Grayscale(Op):
     label = words("Greyscale", "灰度")
     help = words("Makes the picture grey (kept with three channels).", "把图像变成灰度(保留三个通道)。")
     params = (Param("num_output_channels", "choice", 3, words("Channels", "通道数"),
-                    words("3 keeps the picture's shape for the next ops.", "3 保持图像形状以便后续操作。"), choices=(3,)),)
+                    words("3, not v2's default 1: the picture keeps its shape for the next ops.",
+                          "取 3 而非 v2 默认的 1：图像保持形状以便后续操作。"), choices=(3,)),)
 
 
 @register

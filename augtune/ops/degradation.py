@@ -58,7 +58,7 @@ class GaussianNoise(Op):
     def code(self, values):
         return f"v2.ToImage(), v2.GaussianNoise(mean={values['mean']!r}, sigma={values['sigma']!r})"
 
-    def draw(self, transform, size, pixels=True):
+    def draw(self, transform, size):
         return Drawn(self.name, {}, {"sigma": transform.transforms[1].sigma})
 
     def output_size(self, transform, drawn, size):
@@ -110,8 +110,8 @@ class RandomErasing(Op):
     def code(self, values):
         return "v2.ToImage(), " + super().code(values)
 
-    def draw(self, transform, size, pixels=True):
-        return super().draw(transform.transforms[1], size, pixels)
+    def draw(self, transform, size):
+        return super().draw(transform.transforms[1], size)
 
     def output_size(self, transform, drawn, size):
         return size

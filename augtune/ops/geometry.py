@@ -59,7 +59,7 @@ class RandomResizedCrop(Op):
         _size(),
         Param("scale", "range", [0.08, 1.0], words("Area (fraction)", "面积比例"),
               words("The box's area as a fraction of the picture's.", "裁剪区域占原图面积的比例。"), 0.01, 1.0, 0.01),
-        Param("ratio", "range", [0.75, 1.3333], words("Aspect ratio", "宽高比"),
+        Param("ratio", "range", [3 / 4, 4 / 3], words("Aspect ratio", "宽高比"),
               words("The box's width over its height.", "裁剪区域的宽除以高。"), 0.1, 10.0, 0.05, log=True),
         Param("antialias", "bool", True, words("Antialias", "抗锯齿"),
               words("Smooth before shrinking.", "缩小前先平滑。")),
@@ -86,7 +86,7 @@ class RandomCrop(Op):
         _size(200),
         Param("padding", "int", 0, words("Padding (px)", "填充(像素)"),
               words("Pixels added on every side first.", "先在每边添加的像素数。"), 0, 512, 1),
-        Param("pad_if_needed", "bool", True, words("Pad if needed", "必要时填充"),
+        Param("pad_if_needed", "bool", False, words("Pad if needed", "必要时填充"),
               words("Pad a picture smaller than the crop.", "图像小于裁剪尺寸时填充。")),
         _fill(),
         Param("padding_mode", "choice", "constant", words("Padding mode", "填充方式"),
@@ -161,7 +161,7 @@ class RandomRotation(Op):
     params = (
         Param("degrees", "spread", 30, words("Degrees", "角度"),
               words("The range of angles.", "角度范围。"), -180.0, 180.0, 1.0),
-        _interpolation("bilinear"),
+        _interpolation("nearest"),
         Param("expand", "bool", False, words("Expand", "扩展画布"),
               words("Grow the output to hold the whole rotated picture.", "扩大输出以容纳整个旋转后的图像。")),
         _fill(),
@@ -180,30 +180,38 @@ class RandomAffine(Op):
     params = (
         Param("degrees", "spread", 15, words("Degrees", "角度"), words("The range of angles.", "角度范围。"),
               -180.0, 180.0, 1.0),
-        Param("translate", "pair", [0.1, 0.1], words("Shift (fraction)", "平移比例"),
+        Param("translate", "pair", [0.0, 0.0], words("Shift (fraction)", "平移比例"),
               words("Largest shift along x and y, as a fraction of the width and the height.",
                     "沿 x 和 y 的最大平移量，分别占宽和高的比例。"), 0.0, 1.0, 0.01),
-        Param("scale", "range", [0.9, 1.1], words("Scale", "缩放"),
+        Param("scale", "range", [1.0, 1.0], words("Scale", "缩放"),
               words("The range of scale factors.", "缩放因子范围。"), 0.1, 4.0, 0.05),
-        Param("shear", "spread", 10, words("Shear (degrees)", "剪切(度)"),
+        Param("shear", "spread", 0, words("Shear (degrees)", "剪切(度)"),
               words("The range of shear angles along x.", "沿 x 方向的剪切角度范围。"), -90.0, 90.0, 1.0),
-        _interpolation("bilinear"),
+        _interpolation("nearest"),
         _fill(),
     )
 
     def kwargs(self, values):
         kwargs = super().kwargs(values)
+        # v2's own way of saying "no shift", "no scaling", "no shear": None.
         if not any(kwargs["translate"]):
-            kwargs["translate"] = None  # v2's own way of saying "no shift"
+            kwargs["translate"] = None
+        if kwargs["scale"] == (1.0, 1.0):
+            kwargs["scale"] = None
+        if kwargs["shear"] in (0, 0.0):
+            kwargs["shear"] = None
         return kwargs
 
     def shown(self, transform, params, size):
         tx, ty = params["translate"]
-        shear_x, shear_y = params["shear"]
+        shear_x, _ = params["shear"]
         return {"angle": params["angle"], "tx": int(tx), "ty": int(ty), "scale": params["scale"], "shear": shear_x}
 
     def random_values(self, values):
-        return ("angle", "tx", "ty", "scale", "shear")
+        varies = {"angle": values["degrees"] not in (0, [0, 0]), "tx": values["translate"][0] > 0,
+                  "ty": values["translate"][1] > 0, "scale": values["scale"][0] != values["scale"][1],
+                  "shear": values["shear"] not in (0, [0, 0])}
+        return tuple(name for name, random in varies.items() if random)
 
 
 @register

@@ -47,7 +47,7 @@ class MixUp(_Mix):
     help = words("Blends the picture with another one of the batch; the label is blended the same way.",
                  "把图像与批次中的另一张按比例混合；标签也按同样比例混合。")
 
-    def draw(self, transform, size, pixels=True):
+    def draw(self, transform, size):
         params = transform.make_params([_proxy(*size)])
         return Drawn(self.name, params, {"lambda": params["lam"]})
 
@@ -67,7 +67,7 @@ class CutMix(_Mix):
     help = words("Pastes a box of another picture of the batch; the label is mixed by the box's area.",
                  "把批次中另一张图的一个矩形贴到本图上；标签按矩形面积混合。")
 
-    def draw(self, transform, size, pixels=True):
+    def draw(self, transform, size):
         params = transform.make_params([_proxy(*size)])
         x1, y1, x2, y2 = params["box"]
         return Drawn(self.name, params, {"lambda": params["lam_adjusted"], "box": f"{x1},{y1},{x2},{y2}"})

@@ -92,7 +92,7 @@ class AutoAugment(_Policy):
         rest = ", ".join(f"{key}={value!r}" for key, value in values.items() if key != "policy")
         return f"v2.AutoAugment(policy=v2.AutoAugmentPolicy.{values['policy'].upper()}, {rest})"
 
-    def draw(self, transform, size, pixels=True):
+    def draw(self, transform, size):
         width, height = size
         index = int(torch.randint(len(transform._policies), ()))
         sub_ops = []
@@ -130,7 +130,7 @@ class RandAugment(_Policy):
             raise ValueError(f"RandAugment.magnitude must be below num_magnitude_bins ({values['num_magnitude_bins']}), "
                              f"got {values['magnitude']}.")
 
-    def draw(self, transform, size, pixels=True):
+    def draw(self, transform, size):
         sub_ops = []
         for _ in range(transform.num_ops):
             name = _pick(transform._AUGMENTATION_SPACE)
@@ -155,7 +155,7 @@ class TrivialAugmentWide(_Policy):
         _fill(),
     )
 
-    def draw(self, transform, size, pixels=True):
+    def draw(self, transform, size):
         name = _pick(transform._AUGMENTATION_SPACE)
         magnitudes_fn, signed = transform._AUGMENTATION_SPACE[name]
         bins = transform.num_magnitude_bins
@@ -192,7 +192,7 @@ class AugMix(_Policy):
         if values["chain_depth"] == 0:
             raise ValueError("AugMix.chain_depth must be -1 (1 to 3 at random) or at least 1, got 0.")
 
-    def draw(self, transform, size, pixels=True):
+    def draw(self, transform, size):
         space = transform._AUGMENTATION_SPACE if transform.all_ops else transform._PARTIAL_AUGMENTATION_SPACE
         weights = transform._sample_dirichlet(torch.tensor([transform.alpha, transform.alpha]).expand(1, -1))
         mixing = transform._sample_dirichlet(

@@ -8,7 +8,9 @@ follows v2's `Compose.forward`: each step draws for the size its input has, in o
 
 from __future__ import annotations
 
+import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,7 @@ MAX_STEPS = 32
 
 # Torch's global RNG is process-wide: two requests seeding it at once would interleave their draws.
 rng_lock = threading.Lock()
+_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="augtune-steps")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class Step:
         if op is None:
             raise ValueError(f"{where}: there is no op {_brief(name)}; the ops are {', '.join(sorted([*OPS, RANDOM_APPLY]))}.")
         return cls(name, op.check(values))
+
+    def __hash__(self) -> int:  # the values are a dict: hashed by their JSON, as AugSpec's hash needs
+        return hash(json.dumps(self.to_dict(), sort_keys=True, default=str))
 
     def to_dict(self) -> dict[str, Any]:
         if self.op == RANDOM_APPLY:
@@ -104,25 +110,24 @@ class Sample:
     size: tuple[int, int]  # (width, height) of the pipeline's output
 
 
-def draw_sample(steps: tuple[Step, ...], transforms: list[v2.Transform], size: tuple[int, int],
-                pixels: bool = True) -> Sample:
+def draw_sample(steps: tuple[Step, ...], transforms: list[v2.Transform], size: tuple[int, int]) -> Sample:
     """One sample's params, consuming torch's RNG as `Compose(transforms)(image of size)` does."""
     drawn: list[tuple[Step, v2.Transform, Drawn]] = []
-    size, _ = _walk(drawn, steps, transforms, size, pixels)
+    size, _ = _walk(drawn, steps, transforms, size)
     return Sample(drawn, size)
 
 
-def _walk(drawn, steps, transforms, size, pixels, image=None, partner=None):
+def _walk(drawn, steps, transforms, size, image=None, partner=None):
     """Draws each step in v2's order (and renders it at once when given the picture): (size, picture)."""
     for step, transform in zip(steps, transforms):
         if step.op == RANDOM_APPLY:
             applied = not bool(torch.rand(1) >= transform.p)  # v2.RandomApply.forward's coin
             drawn.append((step, transform, Drawn(RANDOM_APPLY, {} if applied else None, {"applied": applied})))
             if applied:
-                size, image = _walk(drawn, step.children, list(transform.transforms), size, pixels, image, partner)
+                size, image = _walk(drawn, step.children, list(transform.transforms), size, image, partner)
             continue
         op = OPS[step.op]
-        result = op.draw(transform, size, pixels)
+        result = op.draw(transform, size)
         drawn.append((step, transform, result))
         size = op.output_size(transform, result, size)
         if image is not None:
@@ -161,16 +166,17 @@ def sample_steps(image: Image.Image, steps: tuple[Step, ...], n: int, seed: int,
     transforms = list(build_steps(steps).transforms)
     with rng_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        if not any(OPS[step.op].draws_in_kernel for step in _flat(steps) if step.op in OPS):
-            samples = [draw_sample(steps, transforms, image.size) for _ in range(n)]
-            return [(render_sample(image, sample, partner), sample) for sample in samples]
-        # Some kernel draws as it runs: each step is rendered as soon as it is drawn, as in v2.
-        tiles = []
-        for _ in range(n):
-            drawn: list = []
-            size, picture = _walk(drawn, steps, transforms, image.size, True, image, partner)
-            tiles.append((_picture(picture), Sample(drawn, size)))
-        return tiles
+        if any(OPS[step.op].draws_in_kernel for step in _flat(steps) if step.op in OPS):
+            # Some kernel draws as it runs: each step is rendered as soon as it is drawn, as in v2.
+            tiles = []
+            for _ in range(n):
+                drawn: list = []
+                size, picture = _walk(drawn, steps, transforms, image.size, image, partner)
+                tiles.append((_picture(picture), Sample(drawn, size)))
+            return tiles
+        samples = [draw_sample(steps, transforms, image.size) for _ in range(n)]
+    # Drawn: the pixel work needs no lock, and the kernels (Pillow, torch) let go of the GIL.
+    return list(_pool.map(lambda sample: (render_sample(image, sample, partner), sample), samples))
 
 
 def _flat(steps: tuple[Step, ...]):
@@ -180,11 +186,39 @@ def _flat(steps: tuple[Step, ...]):
 
 
 def sample_values(steps: tuple[Step, ...], size: tuple[int, int], n: int, seed: int) -> list[Sample]:
-    """Only the params of `n` samples (no pixels, no pixel noise): for the histograms."""
+    """Only the params of `n` samples (no pixels): for the histograms."""
     transforms = list(build_steps(steps).transforms)
     with rng_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return [draw_sample(steps, transforms, size, pixels=False) for _ in range(n)]
+        return [draw_sample(steps, transforms, size) for _ in range(n)]
+
+
+def steps_params(sample: Sample) -> list[dict[str, Any]]:
+    """What a tile shows: per op that ran or was skipped, its name and drawn values."""
+    return [{"op": result.op, **result.shown} for _, _, result in sample.drawn]
+
+
+def steps_values(sample: Sample) -> dict[str, Any]:
+    """One sample's drawn values flat, for histograms: "Op.value", "Op#2.value" for the op's second step."""
+    flat: dict[str, Any] = {}
+    names: dict[int, str] = {}  # id(step) -> its name in the keys
+    counts: dict[str, int] = {}
+    for step, _, result in sample.drawn:
+        if id(step) not in names:
+            counts[result.op] = counts.get(result.op, 0) + 1
+            names[id(step)] = result.op if counts[result.op] == 1 else f"{result.op}#{counts[result.op]}"
+        for key, value in result.shown.items():
+            flat[f"{names[id(step)]}.{key}"] = value
+    return flat
+
+
+def steps_caption(sample: Sample, locale: str = "en") -> str:
+    """A tile's caption: each op that ran, with what was drawn for it."""
+    parts = []
+    for step, _, result in sample.drawn:
+        if step.op != RANDOM_APPLY and (result.applied or result.shown.get("applied") is False):
+            parts.append(OPS[step.op].caption(result, locale))
+    return "; ".join(parts)
 
 
 def _brief(value: Any) -> str:

@@ -138,6 +138,22 @@ class _Panel:
         self.key, self.title, self.low, self.high, self.kind = key, title, low, high, kind
 
     def draw(self, axis: Any, values: list[Any]) -> None:
+        if self.kind == "category" or (self.kind == "observed" and any(isinstance(v, (str, bool)) for v in values)):
+            counts: dict[str, int] = {}
+            for value in values:
+                counts[str(value)] = counts.get(str(value), 0) + 1
+            shown = sorted(counts.items(), key=lambda item: -item[1])[:12]
+            axis.barh([label[:28] for label, _ in shown][::-1], [count for _, count in shown][::-1], color="#1f77b4")
+            axis.set_xlabel("samples")
+            axis.set_title(self.title + (f" ({len(counts)} kinds, the 12 commonest)" if len(counts) > 12 else ""),
+                           fontsize=10)
+            return
+        if self.kind == "observed":  # a value without a simple law (sub-op strengths, corner shifts): its spread
+            data = np.asarray(values, dtype=float)
+            axis.hist(data, bins=30, color="#1f77b4", alpha=0.85)
+            axis.set_ylabel("samples")
+            axis.set_title(f"{self.title}: {data.min(initial=0):.3g} to {data.max(initial=0):.3g}", fontsize=10)
+            return
         if self.kind == "bernoulli":
             share = float(np.mean([bool(value) for value in values])) if values else 0.0
             axis.bar(["no", "yes"], [1 - share, share], color=["#bbbbbb", "#1f77b4"])
@@ -175,6 +191,8 @@ class _Panel:
 
 
 def _panels(spec: AugSpec) -> list[_Panel]:
+    if spec.steps is not None:
+        return _step_panels(spec.steps)
     panels: list[_Panel] = []
     for stage in spec.active_stages:
         if stage == "flip":
@@ -193,4 +211,31 @@ def _panels(spec: AugSpec) -> list[_Panel]:
         elif spec.crop_mode == "random":
             panels.append(_Panel("crop_scale", "crop area / image area", spec.scale_min, spec.scale_max))
             panels.append(_Panel("crop_ratio", "crop width / height", spec.ratio_min, spec.ratio_max, "log-uniform"))
+    return panels
+
+
+def _step_panels(steps) -> list[_Panel]:
+    """A panel per random value of every step (keys as augtune.ops.steps.steps_values names them)."""
+    from .ops import OPS, RANDOM_APPLY
+
+    panels: list[_Panel] = []
+    counts: dict[str, int] = {}
+
+    def add(step) -> None:
+        counts[step.op] = counts.get(step.op, 0) + 1
+        name = step.op if counts[step.op] == 1 else f"{step.op}#{counts[step.op]}"
+        if step.op == RANDOM_APPLY:
+            panels.append(_Panel(f"{name}.applied", f"{name}: applied", 0.0, step.values["p"], "bernoulli"))
+            for child in step.children:
+                add(child)
+            return
+        for value in OPS[step.op].random_values(step.values):
+            key = f"{name}.{value}"
+            if value == "applied":
+                panels.append(_Panel(key, f"{name}: applied", 0.0, step.values.get("p", 1.0), "bernoulli"))
+            else:
+                panels.append(_Panel(key, f"{name}: {value}", 0.0, 0.0, "observed"))
+
+    for step in steps:
+        add(step)
     return panels

@@ -237,3 +237,17 @@ def test_settings_of_steps_go_through_the_public_api(photos):
     assert AugSpec.from_json(json.dumps({"hflip_p": 0.3})).hflip_p == 0.3  # yesterday's files still load
     with pytest.raises(ValueError, match="Unknown setting\\(s\\) beside steps: hflip_p"):
         AugSpec.from_dict({"steps": [], "hflip_p": 0.5})
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_the_distributions_figure_has_a_panel_for_every_random_value(name, photos):
+    from augtune import AugSpec, sample_params
+    from augtune.figures import _panels, distributions_figure
+
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomApply", "p": 0.5, "transforms": [{"op": name, **EXAMPLES[name]}]}]})
+    params = sample_params(photos[0].size, spec, 100, 0)
+    panels = _panels(spec)
+    assert [panel.key for panel in panels][0] == "RandomApply.applied"
+    assert {panel.key for panel in panels[1:]} == {f"{name}.{value}" for value in OPS[name].random_values(spec.steps[0].children[0].values)}
+    figure = distributions_figure(params, spec)
+    assert len(figure.axes) == len([panel for panel in panels if any(panel.key in p for p in params)])

@@ -246,7 +246,7 @@ def sample_grid(
     AugSpec(samples=n, seed=seed)  # the same range checks and messages as the spec's own fields
     if image.mode != "RGB":
         raise ValueError(f"sample_grid needs an RGB image, got mode {image.mode}; use augtune.load_image.")
-    if spec.steps is not None:
+    if spec.steps is not None and not _fast_steps(spec.steps):
         return _steps_grid(image, spec.steps, n, seed, max_side, partner)
     source = _source_for(image)
     source_size = tuple(source_size or image.size)
@@ -254,7 +254,11 @@ def sample_grid(
     if source_size != image.size:
         for plan in plans:
             plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
-    return list(_pool.map(lambda plan: _render(source, plan, max_side), plans))
+    tiles = list(_pool.map(lambda plan: _render(source, plan, max_side), plans))
+    if spec.steps is not None:  # the lesson's kind of ops, each once: the fast path, told as the steps' values
+        tiles = [Tile(tile.image, {"steps": _as_steps_params(spec.steps, tile.params), "crop_box": tile.params.get("crop_box")})
+                 for tile in tiles]
+    return tiles
 
 
 def sample_plans(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) -> list[_Plan]:
@@ -270,6 +274,37 @@ def sample_params(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int)
     if spec.steps is not None:
         return [steps_values(sample) for sample in sample_values(spec.steps, image_size, n, seed)]
     return [plan.params for plan in sample_plans(image_size, spec, n, seed)]
+
+
+# The ops the fast path (_draw, _render) knows. A spec of steps made only of these, each at most once, is
+# drawn and rendered by it: the lesson's pipelines cost the same whichever form they are written in.
+_FAST_OPS = ("RandomHorizontalFlip", "RandomVerticalFlip", "ColorJitter", "RandomResizedCrop", "Resize", "CenterCrop")
+
+
+def _fast_steps(steps) -> bool:
+    names = [step.op for step in steps]
+    if not all(name in _FAST_OPS for name in names) or len(set(names)) != len(names):
+        return False
+    # The fast path resamples as the lesson's pipelines do: bilinear and antialiased.
+    return all(step.values.get("antialias", True) and step.values.get("interpolation", "bilinear") == "bilinear"
+               for step in steps)
+
+
+def _as_steps_params(steps, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fast path's flat params as each op's own `shown` values (augtune.ops), in the steps' order."""
+    shown = []
+    for step in steps:
+        if step.op in ("RandomHorizontalFlip", "RandomVerticalFlip"):
+            values = {"applied": params["hflip" if step.op == "RandomHorizontalFlip" else "vflip"]}
+        elif step.op == "ColorJitter":
+            values = {name: params[name] for name in _JITTER_NAMES if name in params}
+            values["order"] = " → ".join(params["jitter_order"])
+        elif step.op == "RandomResizedCrop":
+            values = {**params["crop"], "scale": params["crop_scale"], "ratio": params["crop_ratio"]}
+        else:
+            values = {}
+        shown.append({"op": step.op, **values})
+    return shown
 
 
 def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, partner) -> list[Tile]:

@@ -251,3 +251,25 @@ def test_the_distributions_figure_has_a_panel_for_every_random_value(name, photo
     assert {panel.key for panel in panels[1:]} == {f"{name}.{value}" for value in OPS[name].random_values(spec.steps[0].children[0].values)}
     figure = distributions_figure(params, spec)
     assert len(figure.axes) == len([panel for panel in panels if any(panel.key in p for p in params)])
+
+
+def test_the_lessons_pipeline_as_steps_takes_the_fast_path(photos):
+    """Written as steps, the lesson's combined pipeline gives the flat form's very tiles (the fast path), with
+    each op's values, and still replays v2."""
+    from augtune import PRESETS, AugSpec, build_pipeline, sample_grid
+
+    flat = PRESETS["combined"].replace(crop_size=96, samples=6)
+    steps = AugSpec.from_dict({"steps": [{"op": "RandomHorizontalFlip", "p": 0.5},
+                                         {"op": "ColorJitter", "brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.5},
+                                         {"op": "RandomResizedCrop", "size": 96, "scale": [0.1, 1.0], "ratio": [0.5, 2.0]}],
+                               "samples": 6})
+    fast, reference = sample_grid(photos[0], steps), sample_grid(photos[0], flat)
+    for tile, same in zip(fast, reference):
+        assert np.array_equal(np.asarray(tile.image), np.asarray(same.image))
+        flip, jitter, crop = tile.params["steps"]
+        assert flip == {"op": "RandomHorizontalFlip", "applied": same.params["hflip"]}
+        assert jitter["brightness"] == same.params["brightness"] and crop["scale"] == same.params["crop_scale"]
+        assert tile.params["crop_box"] == same.params["crop_box"]
+    pipeline = build_pipeline(steps)
+    torch.manual_seed(0)
+    _assert_replayed([(tile.image, None) for tile in fast], [pipeline(photos[0]) for _ in range(6)])

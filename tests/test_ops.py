@@ -273,3 +273,10 @@ def test_the_lessons_pipeline_as_steps_takes_the_fast_path(photos):
     pipeline = build_pipeline(steps)
     torch.manual_seed(0)
     _assert_replayed([(tile.image, None) for tile in fast], [pipeline(photos[0]) for _ in range(6)])
+
+
+def test_a_step_that_would_make_a_giant_picture_is_refused_before_any_pixel_work():
+    image = Image.new("RGB", (4000, 3000))
+    spec_steps = parse_steps([{"op": "RandomZoomOut", "side_range": [4.0, 4.0], "p": 1.0}])
+    with pytest.raises(ValueError, match=r"RandomZoomOut would make a picture of 16000 x 12000 pixels, more than the 50 megapixels"):
+        sample_steps(image, spec_steps, 2, seed=0)

@@ -19,6 +19,7 @@ from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from ..imageio import MAX_PIXELS
 from ..spec import check_number
 from .base import Drawn
 from .registry import OPS
@@ -130,6 +131,9 @@ def _walk(drawn, steps, transforms, size, image=None, partner=None):
         result = op.draw(transform, size)
         drawn.append((step, transform, result))
         size = op.output_size(transform, result, size)
+        if size[0] * size[1] > MAX_PIXELS:
+            raise ValueError(f"{step.op} would make a picture of {size[0]} x {size[1]} pixels, more than the "
+                             f"{MAX_PIXELS / 1e6:g} megapixels allowed; put a crop or resize before it, or make it smaller.")
         if image is not None:
             image = _render_one(op, transform, image, result, partner)
     return size, image

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, fields
 from typing import Any
+
+from .numbers import check_number, format_number
 
 STAGES = ("flip", "color", "crop")
 CROP_MODES = ("random", "center", "none")
@@ -150,30 +151,6 @@ class AugSpec:
         return tuple(stage for stage in self.order if active[stage])
 
 
-def check_number(name: str, value: Any, low: float, high: float, integer: bool = False) -> float | int:
-    """`value` as a number in [low, high] (an int when `integer`), or ValueError with one sentence that names
-    the field, the value and the range: the one number check of the settings, the ops and the training."""
-    value = _number(name, value, integer)
-    if not low <= value <= high:
-        raise ValueError(f"{name} must be between {format_number(low)} and {format_number(high)}, got {format_number(value)}.")
-    return value
-
-
-def _number(name: str, value: Any, integer: bool) -> float | int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}.")
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value}.")
-    if integer:
-        if value != int(value):
-            raise ValueError(f"{name} must be a whole number, got {value}.")
-        return int(value)
-    return float(value)
-
-
-def format_number(value: float | int) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
 
 _NO_COLOR = dict(brightness=0.0, contrast=0.0, saturation=0.0, hue=0.0)
 _NO_FLIP = dict(hflip_p=0.0, vflip_p=0.0)
@@ -204,4 +181,20 @@ PRESETS: dict[str, AugSpec] = {
         order=("crop", "flip", "color"),
     ),
     "hotdog_test": AugSpec(**_NO_COLOR, **_NO_FLIP, crop_mode="center", resize_size=256, crop_size=224),
+}
+
+
+def _steps(*steps: dict[str, Any]) -> AugSpec:
+    from .ops.steps import parse_steps
+
+    return AugSpec(steps=parse_steps(list(steps)))
+
+
+# The learned and random policies at v2's defaults (issue 12). Apart from PRESETS until the Explore tab can show
+# a pipeline of steps: its preset buttons still set the lesson's sliders.
+STEP_PRESETS: dict[str, AugSpec] = {
+    "autoaugment_imagenet": _steps({"op": "AutoAugment", "policy": "imagenet"}),
+    "randaugment": _steps({"op": "RandAugment", "num_ops": 2, "magnitude": 9}),
+    "trivialaugment": _steps({"op": "TrivialAugmentWide"}),
+    "augmix": _steps({"op": "AugMix"}),
 }

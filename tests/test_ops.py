@@ -280,3 +280,16 @@ def test_a_step_that_would_make_a_giant_picture_is_refused_before_any_pixel_work
     spec_steps = parse_steps([{"op": "RandomZoomOut", "side_range": [4.0, 4.0], "p": 1.0}])
     with pytest.raises(ValueError, match=r"RandomZoomOut would make a picture of 16000 x 12000 pixels, more than the 50 megapixels"):
         sample_steps(image, spec_steps, 2, seed=0)
+
+
+@pytest.mark.parametrize("name", ["autoaugment_imagenet", "randaugment", "trivialaugment", "augmix"])
+def test_policy_presets_replay(name, photos):
+    from augtune import build_pipeline, sample_grid
+    from augtune.spec import STEP_PRESETS
+
+    spec = STEP_PRESETS[name]
+    tiles = sample_grid(photos[0], spec)
+    pipeline = build_pipeline(spec)
+    torch.manual_seed(spec.seed)
+    _assert_replayed([(tile.image, None) for tile in tiles], [pipeline(photos[0]) for _ in range(spec.samples)])
+    assert all(len(tile.params["steps"][0]) > 1 for tile in tiles)  # each tile says what was drawn for it

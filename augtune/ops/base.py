@@ -20,7 +20,7 @@ from torchvision import tv_tensors
 from torchvision.transforms import v2
 from torchvision.transforms.v2._transform import _RandomApplyTransform
 
-from ..spec import check_number, format_number
+from ..numbers import check_number, format_number
 
 Text = dict[str, str]  # {"en": ..., "zh-CN": ...}
 FAMILIES = ("geometry", "colour", "degradation", "erasing", "policy", "mixing")

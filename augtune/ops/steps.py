@@ -20,7 +20,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from ..imageio import MAX_PIXELS
-from ..spec import check_number
+from ..numbers import check_number
 from .base import Drawn
 from .registry import OPS
 

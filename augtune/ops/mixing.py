@@ -36,8 +36,12 @@ class _Mix(Op):
         return ("lambda",)
 
 
-def _as_uint8(image) -> torch.Tensor:
-    return image if isinstance(image, torch.Tensor) else F.pil_to_tensor(image)
+def _pair(image, partner) -> tuple[torch.Tensor, torch.Tensor]:
+    """The tile's picture and its partner as uint8 tensors (without a partner: the picture mirrored)."""
+    pixels = image if isinstance(image, torch.Tensor) else F.pil_to_tensor(image)
+    if partner is None:
+        return pixels, pixels.flip(-1)
+    return pixels, partner if isinstance(partner, torch.Tensor) else F.pil_to_tensor(partner)
 
 
 @register
@@ -52,8 +56,7 @@ class MixUp(_Mix):
         return Drawn(self.name, params, {"lambda": params["lam"]})
 
     def render(self, transform, image, drawn, partner=None):
-        pixels = _as_uint8(image)
-        other = _as_uint8(partner) if partner is not None else pixels.flip(-1)
+        pixels, other = _pair(image, partner)
         lam = drawn.params["lam"]
         # v2 mixes float batches: (rolled * (1 - lam)) + image * lam, on pictures scaled to 0..1.
         mixed = other.float().div(255).mul_(1.0 - lam).add_(pixels.float().div(255).mul(lam))
@@ -73,8 +76,7 @@ class CutMix(_Mix):
         return Drawn(self.name, params, {"lambda": params["lam_adjusted"], "box": f"{x1},{y1},{x2},{y2}"})
 
     def render(self, transform, image, drawn, partner=None):
-        pixels = _as_uint8(image)
-        other = _as_uint8(partner) if partner is not None else pixels.flip(-1)
+        pixels, other = _pair(image, partner)
         x1, y1, x2, y2 = drawn.params["box"]
         output = pixels.clone()
         output[..., y1:y2, x1:x2] = other[..., y1:y2, x1:x2]

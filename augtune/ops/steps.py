@@ -21,7 +21,7 @@ from torchvision.transforms.v2 import functional as F
 
 from ..imageio import MAX_PIXELS
 from ..numbers import check_number
-from .base import Drawn
+from .base import Drawn, _shown as _brief
 from .registry import OPS
 
 RANDOM_APPLY = "RandomApply"
@@ -223,8 +223,3 @@ def steps_caption(sample: Sample, locale: str = "en") -> str:
         if step.op != RANDOM_APPLY and (result.applied or result.shown.get("applied") is False):
             parts.append(OPS[step.op].caption(result, locale))
     return "; ".join(parts)
-
-
-def _brief(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "…"

@@ -34,6 +34,9 @@ class BatchAugment:
         for transform in transforms:
             if isinstance(transform, v2.ColorJitter):
                 groups.append(("batch", transform))
+            elif isinstance(transform, COIN_OPS) and not (isinstance(transform, v2.RandomGrayscale)
+                                                          and transform.p == 0):
+                groups.append(("coin", transform))
             elif groups and groups[-1][0] == "each":
                 groups[-1][1].append(transform)
             else:
@@ -48,9 +51,27 @@ class BatchAugment:
         for kind, step in self.stages:
             if kind == "batch":
                 images = jitter_batch(step, images, draw_jitter_params(step, len(images)))
+            elif kind == "coin":
+                images = coin_batch(step, images)
             else:
                 images = torch.stack([step(image) for image in images])
         return images
+
+
+# v2's ops that draw nothing but their `p` coin and whose kernel takes a batch: one call for the images whose
+# coin came up (a tenth of a millisecond per image each when called one image at a time on 2 CPU cores).
+COIN_OPS = (v2.RandomHorizontalFlip, v2.RandomVerticalFlip, v2.RandomInvert, v2.RandomPosterize, v2.RandomSolarize,
+            v2.RandomEqualize, v2.RandomAutocontrast, v2.RandomAdjustSharpness, v2.RandomGrayscale)
+
+
+def coin_batch(transform: v2.Transform, images: torch.Tensor) -> torch.Tensor:
+    """`transform` on each image with its probability p: the images' coins drawn at once, the kernel run once."""
+    chosen = (torch.rand(len(images)) < transform.p).nonzero().flatten().to(images.device)
+    if not len(chosen):
+        return images
+    output = images.clone()
+    output[chosen] = transform.transform(output[chosen], transform.make_params([output[chosen]]))
+    return output
 
 
 def draw_jitter_params(jitter: v2.ColorJitter, count: int) -> list[dict[str, Any]]:

@@ -73,7 +73,7 @@ def test_pipeline_runs_per_image_geometry_and_batched_colour_in_the_spec_order()
     pipeline = build_pipeline(spec)
     augment = BatchAugment(list(pipeline.transforms))
     kinds = [kind for kind, _ in augment.stages]
-    assert kinds == ["each", "batch", "each"]  # flip, colour, crop: as the combined preset orders them
+    assert kinds == ["coin", "batch", "each"]  # flip (batched by its coin), colour, crop: the combined preset's order
     images = photo_like_batch(16, 40, seed=5)
     out = augment(images)
     assert out.shape == (16, 3, 32, 32) and out.dtype == torch.uint8
@@ -91,3 +91,25 @@ def test_flip_only_pipeline_flips_about_half_and_changes_nothing_else():
     same = torch.tensor([torch.equal(o, i) for o, i in zip(out, images)])
     assert bool((flipped | same).all())
     assert 160 < int(flipped.sum()) < 240
+
+
+@pytest.mark.parametrize("name", ["RandomHorizontalFlip", "RandomVerticalFlip", "RandomInvert", "RandomPosterize",
+                                  "RandomSolarize", "RandomEqualize", "RandomAutocontrast", "RandomAdjustSharpness",
+                                  "RandomGrayscale"])
+def test_coin_ops_run_batched_as_v2_runs_them_per_image(name):
+    """p = 1: every image equals v2's own kernel on it; p = 0.5: about half the images change, the rest not at all."""
+    from augtune.ops import OPS
+    from tests.test_ops import EXAMPLES
+
+    torch.manual_seed(0)
+    images = torch.randint(40, 200, (64, 3, 24, 24), dtype=torch.uint8)  # a narrow range: autocontrast has work
+    values = OPS[name].check({**EXAMPLES[name], "p": 1.0})
+    always = OPS[name].build(values)
+    batch = BatchAugment([always])
+    assert batch.stages[0][0] == "coin"
+    expected = torch.stack([always.transform(image, always.make_params([image])) for image in images])
+    assert torch.equal(batch(images), expected)
+    half = BatchAugment([OPS[name].build({**values, "p": 0.5})])(images)
+    changed = [not torch.equal(a, b) for a, b in zip(half, images)]
+    assert 16 <= sum(changed) <= 48
+    assert all(torch.equal(h, e) or torch.equal(h, i) for h, e, i in zip(half, expected, images))

@@ -293,3 +293,15 @@ def test_policy_presets_replay(name, photos):
     torch.manual_seed(spec.seed)
     _assert_replayed([(tile.image, None) for tile in tiles], [pipeline(photos[0]) for _ in range(spec.samples)])
     assert all(len(tile.params["steps"][0]) > 1 for tile in tiles)  # each tile says what was drawn for it
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_has_a_caption_in_both_languages(name, photos):
+    from augtune import AugSpec, sample_grid
+    from augtune.ops import steps_caption
+
+    spec = AugSpec.from_dict({"steps": [{"op": name, **EXAMPLES[name]}], "samples": 4})
+    for tile in sample_grid(photos[0].resize((160, 120)), spec):
+        entries = json.loads(json.dumps(tile.params["steps"]))  # as it comes back from a grid worker or the API
+        english, chinese = steps_caption(entries, "en"), steps_caption(entries, "zh-CN")
+        assert english.startswith(OPS[name].label["en"]) and chinese.startswith(OPS[name].label["zh-CN"])

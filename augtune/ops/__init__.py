@@ -8,7 +8,7 @@ from . import colour, degradation, geometry, mixing, policies  # noqa: F401 - ea
 from .base import FAMILIES, Drawn, Op, Param
 from .registry import OPS, register
 from .steps import (RANDOM_APPLY, Sample, Step, build_steps, draw_sample, parse_steps, render_sample, sample_steps,
-                    sample_values, steps_code)
+                    sample_values, steps_caption, steps_code)
 
 __all__ = ["FAMILIES", "OPS", "RANDOM_APPLY", "Drawn", "Op", "Param", "Sample", "Step", "build_steps", "draw_sample",
-           "parse_steps", "register", "render_sample", "sample_steps", "sample_values", "steps_code"]
+           "parse_steps", "register", "render_sample", "sample_steps", "sample_values", "steps_caption", "steps_code"]

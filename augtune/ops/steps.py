@@ -216,10 +216,14 @@ def steps_values(sample: Sample) -> dict[str, Any]:
     return flat
 
 
-def steps_caption(sample: Sample, locale: str = "en") -> str:
-    """A tile's caption: each op that ran, with what was drawn for it."""
+def steps_caption(entries: list[dict[str, Any]], locale: str = "en") -> str:
+    """A tile's caption from its `params["steps"]` (plain values, as they cross processes and the API): each op
+    with what was drawn for it, "no" for one whose coin said no; RandomApply's own coin shows in its ops."""
     parts = []
-    for step, _, result in sample.drawn:
-        if step.op != RANDOM_APPLY and (result.applied or result.shown.get("applied") is False):
-            parts.append(OPS[step.op].caption(result, locale))
-    return "; ".join(parts)
+    for entry in entries:
+        op = OPS.get(entry.get("op"))
+        if op is not None:
+            shown = {key: value for key, value in entry.items() if key != "op"}
+            applied = shown.get("applied", True)
+            parts.append(op.caption(Drawn(op.name, {} if applied else None, shown), locale))
+    return " · ".join(parts)

@@ -17,6 +17,7 @@ import gradio as gr
 from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
+from augtune.service.i18n import STRINGS
 from augtune.settings import env_number
 
 from . import explore, finetune, grid_workers
@@ -35,11 +36,8 @@ QUEUE_MAX_SIZE = env_number("AUGTUNE_QUEUE_MAX_SIZE", 500)
 
 
 def translations() -> gr.I18n:
-    merged: dict[str, dict[str, str]] = {}
-    for strings in (explore.STRINGS, finetune.STRINGS):
-        for locale, table in strings.items():
-            merged.setdefault(locale, {}).update(table)
-    return gr.I18n(**merged)
+    """Gradio's labels from the app's one table per language (augtune.service.i18n)."""
+    return gr.I18n(**{locale: dict(table) for locale, table in STRINGS.items()})
 
 
 def save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:

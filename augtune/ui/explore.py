@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import ctypes
-import dataclasses
 import hashlib
 import html
 import io
@@ -37,7 +36,17 @@ from augtune import PRESETS, AugSpec, sample_grid, sample_params, spec_to_code
 from augtune.figures import box_colour, distributions_figure, draw_crop_boxes, figure_to_image
 from augtune.imageio import read_image_bytes
 from augtune.sampling import cached_bytes
-from augtune.spec import RANGES, STAGES
+from augtune.spec import RANGES
+
+from augtune.service.explore_form import (  # noqa: F401 - callers still find them here
+    FIELDS,
+    HISTOGRAM_DRAWS,
+    ORDERS,
+    crop_widgets_shown,
+    spec_from_widgets,
+    widgets_from_spec,
+)
+from augtune.service.i18n import STRINGS, pick_locale, text  # noqa: F401 - callers still find them here
 
 from .grid_workers import GridWorkers
 
@@ -45,7 +54,6 @@ ASSETS = Path(__file__).resolve().parents[2] / "assets"
 EXAMPLES = [ASSETS / name for name in ("cat.png", "astronaut.png", "coffee.png", "rocket.jpg")]
 DEFAULT_IMAGE = EXAMPLES[0]
 
-FIELDS = [field.name for field in dataclasses.fields(AugSpec)]
 DECODE_MAX_SIDE = 4096  # a 12 MP phone photo is decoded at reduced scale, fast, and still sharp
 IMAGE_CACHE_BYTES = int(float(os.environ.get("AUGTUNE_IMAGE_CACHE_MB", 1024)) * 2**20)
 IMAGE_CACHE_IDLE_S = float(os.environ.get("AUGTUNE_IMAGE_CACHE_IDLE_S", 900))
@@ -60,282 +68,9 @@ DIGEST_KEY = "augtune_sha1"  # in a decoded picture's info: the SHA-1 of the fil
 # Colour is what the tab is about: no chroma subsampling (4:4:4). A 224-px tile differs from its pixels
 # by 1.5 grey levels on average (Gradio's default, 75 and 4:2:0: 2.5) and takes ~15 kB.
 JPEG_QUALITY = 90
-HISTOGRAM_DRAWS = 2000
-ORDERS = [",".join(order) for order in itertools.permutations(STAGES)]
 LOCALE_ELEMENT = "augtune-locale"
 
-_ = gr.I18n()  # only makes translation keys; the tables are merged and passed to launch() by app.py
-
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "locale": "en",
-        "explore.tab": "Explore augmentation",
-        "explore.intro": (
-            "### See what image augmentation does\n"
-            "Click one of the lesson's pipelines, or move the controls below: every tile is one random "
-            "sample, numbered like its crop box on the original. Sliders apply when released."
-        ),
-        "image.label": "Upload an image",
-        "examples.label": "…or pick an example",
-                "preset.horizontal_flip": "Horizontal flip",
-        "preset.vertical_flip": "Vertical flip",
-        "preset.shape_aug": "shape_aug (crop)",
-        "preset.brightness": "Brightness",
-        "preset.hue": "Hue",
-        "preset.contrast": "Contrast",
-        "preset.color_aug": "color_aug",
-        "preset.combined": "Combined",
-        "preset.combined_train": "Combined, milder crops (training)",
-        "preset.hotdog_train": "Hot dog: training",
-        "preset.hotdog_test": "Hot dog: test",
-        "group.flip": "Flip",
-        "group.color": "Colour (ColorJitter)",
-        "group.crop": "Crop and size",
-        "group.sampling": "Order, samples and seed",
-        "hflip_p.label": "Horizontal flip probability",
-        "hflip_p.info": "Chance that a sample is mirrored left-right.",
-        "vflip_p.label": "Vertical flip probability",
-        "vflip_p.info": "Chance that a sample is turned upside down.",
-        "brightness.label": "Brightness",
-        "brightness.info": "Factor drawn uniformly from [1 − b, 1 + b]; 0 = off.",
-        "contrast.label": "Contrast",
-        "contrast.info": "Factor drawn uniformly from [1 − c, 1 + c]; 0 = off.",
-        "saturation.label": "Saturation",
-        "saturation.info": "Factor drawn uniformly from [1 − s, 1 + s]; 0 = off.",
-        "hue.label": "Hue",
-        "hue.info": "Colour-wheel shift drawn uniformly from [−h, h]; 0.5 = half a turn; 0 = off.",
-        "crop_mode.label": "Crop",
-        "crop_mode.info": "Random resized crop (shape_aug), resize + centre crop (the test pipeline), or none.",
-        "crop_mode.random": "Random resized crop",
-        "crop_mode.center": "Resize + centre crop",
-        "crop_mode.none": "No crop",
-        "crop_size.label": "Output size",
-        "crop_size.info": "Side in pixels of the square each crop becomes.",
-        "resize_size.label": "Resize shorter side to",
-        "resize_size.info": "Pixels, before the centre crop.",
-        "scale_min.label": "Crop area min",
-        "scale_min.info": "Smallest crop, as a share of the image area.",
-        "scale_max.label": "Crop area max",
-        "scale_max.info": "Largest crop, as a share of the image area.",
-        "ratio_min.label": "Aspect ratio min",
-        "ratio_min.info": "Width / height of the narrowest crop (0.1 to 10; drawn on a log scale).",
-        "ratio_max.label": "Aspect ratio max",
-        "ratio_max.info": "Width / height of the widest crop.",
-        "order.label": "Order of the stages",
-        "order.info": "The lesson flips, then changes colour, then crops.",
-        "stage.flip": "flip",
-        "stage.color": "colour",
-        "stage.crop": "crop",
-        "samples.label": "Samples",
-        "samples.info": "How many augmented copies to draw.",
-        "columns.label": "Grid columns",
-        "columns.info": "Tiles per row.",
-        "seed.label": "Seed",
-        "seed.info": "Same seed, same samples: the code below replays them.",
-        "resample": "↻ Resample",
-        "grid.label": "Augmented samples",
-        "original.label": "Original, with each sample's crop box",
-        "original.fullscreen": "Click to see it full screen",
-        "distributions.label": "Distributions of the sampled values",
-        "distributions.button": "Draw histograms of 2 000 samples",
-        "distributions.note": (
-            "Each panel counts what the pipeline drew over 2 000 samples of the current settings; "
-            "the shaded band is the range it draws from."
-        ),
-        "distributions.plot": "Histograms",
-        "code.label": "Code and settings",
-        "code.code": "torchvision.transforms.v2 code for these settings",
-        "code.download": "⬇ Download settings (JSON)",
-        "code.upload": "⬆ Load settings (JSON)",
-        # Text made by callbacks
-        "status.ok": "{n} samples of the {width} × {height} image · seed {seed}",
-        "status.loaded": "Settings loaded.",
-        "status.busy": "⏳ Busy: the class is drawing many grids right now. You are number {position} in line; "
-                       "your grid is on its way.",
-        "caption.unchanged": "unchanged",
-        "caption.hflip.yes": "flipped ↔",
-        "caption.hflip.no": "not flipped ↔",
-        "caption.vflip.yes": "flipped ↕",
-        "caption.vflip.no": "not flipped ↕",
-        "caption.crop": "crop ({x0}, {y0})–({x1}, {y1}), area {scale}, ratio {ratio}",
-        "caption.center": "resize to {width} × {height}, centre crop ({x0}, {y0})–({x1}, {y1})",
-        "caption.brightness": "brightness ×{value}",
-        "caption.contrast": "contrast ×{value}",
-        "caption.saturation": "saturation ×{value}",
-        "caption.hue": "hue {value}",
-        "error.range": "{field} must be between {low} and {high}, got {value}.",
-        "error.min_max": "{low_field} ({low}) must not be larger than {high_field} ({high}).",
-        "error.center": "For a centre crop, “{resize_field}” ({resize}) must be at least “{crop_field}” ({crop}).",
-        "error.number": "{field} must be a number.",
-        "error.whole": "{field} must be a whole number, got {value}.",
-        "error.json": "The settings file is not valid JSON ({detail}).",
-        "error.unknown": "The settings file has unknown setting(s): {names}.",
-        "error.not_object": "The settings file must hold a JSON object of named settings.",
-        "error.empty": "The file is empty.",
-        "error.not_image": "This file is not an image augtune can read; please upload a JPEG, PNG, WebP, GIF, BMP or TIFF file.",
-        "error.unsupported": "{kind} images are not supported; please upload a JPEG, PNG, WebP, GIF, BMP or TIFF file.",
-        "error.too_large": "The image is too large: at most {limit} megapixels are accepted.",
-        "error.truncated": "The image file is incomplete (truncated); please upload it again.",
-        "error.damaged": "The image file is damaged and could not be decoded.",
-        "error.gone": "The image is no longer on the server; please upload it again.",
-        "error.settings_file": "Please choose a settings file (.json).",
-    },
-    "zh-CN": {
-        "locale": "zh-CN",
-        "explore.tab": "探索图像增广",
-        "explore.intro": (
-            "### 看看图像增广做了什么\n"
-            "点击课程中的一种增广方法，或调节下方的控件：每个小图都是一次随机采样，"
-            "编号与原图上的裁剪框一一对应。松开滑块后生效。"
-        ),
-        "image.label": "上传图片",
-        "examples.label": "……或点选示例图片",
-                "preset.horizontal_flip": "水平翻转",
-        "preset.vertical_flip": "垂直翻转",
-        "preset.shape_aug": "shape_aug（随机裁剪）",
-        "preset.brightness": "亮度",
-        "preset.hue": "色调",
-        "preset.contrast": "对比度",
-        "preset.color_aug": "color_aug（颜色）",
-        "preset.combined": "组合增广",
-        "preset.combined_train": "组合增广，温和裁剪（训练用）",
-        "preset.hotdog_train": "热狗：训练",
-        "preset.hotdog_test": "热狗：测试",
-        "group.flip": "翻转",
-        "group.color": "颜色（ColorJitter）",
-        "group.crop": "裁剪与尺寸",
-        "group.sampling": "顺序、样本数与随机种子",
-        "hflip_p.label": "水平翻转概率",
-        "hflip_p.info": "样本被左右镜像的概率。",
-        "vflip_p.label": "垂直翻转概率",
-        "vflip_p.info": "样本被上下颠倒的概率。",
-        "brightness.label": "亮度",
-        "brightness.info": "系数在 [1 − b, 1 + b] 上均匀采样；0 表示关闭。",
-        "contrast.label": "对比度",
-        "contrast.info": "系数在 [1 − c, 1 + c] 上均匀采样；0 表示关闭。",
-        "saturation.label": "饱和度",
-        "saturation.info": "系数在 [1 − s, 1 + s] 上均匀采样；0 表示关闭。",
-        "hue.label": "色调",
-        "hue.info": "色环偏移在 [−h, h] 上均匀采样；0.5 为半圈；0 表示关闭。",
-        "crop_mode.label": "裁剪",
-        "crop_mode.info": "随机裁剪并缩放（shape_aug）、缩放后中心裁剪（测试时的做法），或不裁剪。",
-        "crop_mode.random": "随机裁剪并缩放",
-        "crop_mode.center": "缩放 + 中心裁剪",
-        "crop_mode.none": "不裁剪",
-        "crop_size.label": "输出尺寸",
-        "crop_size.info": "每个裁剪区域缩放成的正方形边长（像素）。",
-        "resize_size.label": "短边缩放到",
-        "resize_size.info": "中心裁剪之前的短边长度（像素）。",
-        "scale_min.label": "裁剪面积下限",
-        "scale_min.info": "最小的裁剪区域占原图面积的比例。",
-        "scale_max.label": "裁剪面积上限",
-        "scale_max.info": "最大的裁剪区域占原图面积的比例。",
-        "ratio_min.label": "宽高比下限",
-        "ratio_min.info": "最窄裁剪区域的宽 / 高（0.1 到 10，按对数尺度采样）。",
-        "ratio_max.label": "宽高比上限",
-        "ratio_max.info": "最宽裁剪区域的宽 / 高。",
-        "order.label": "各步骤的顺序",
-        "order.info": "课程中先翻转，再改变颜色，最后裁剪。",
-        "stage.flip": "翻转",
-        "stage.color": "颜色",
-        "stage.crop": "裁剪",
-        "samples.label": "样本数",
-        "samples.info": "生成多少个增广样本。",
-        "columns.label": "网格列数",
-        "columns.info": "每行显示的小图数。",
-        "seed.label": "随机种子",
-        "seed.info": "种子相同，样本就相同：下面的代码可以复现它们。",
-        "resample": "↻ 重新采样",
-        "grid.label": "增广样本",
-        "original.label": "原图及各样本的裁剪框",
-        "original.fullscreen": "点击全屏查看",
-        "distributions.label": "采样值的分布",
-        "distributions.button": "绘制 2000 次采样的直方图",
-        "distributions.note": "每幅图统计当前设置下 2000 次采样得到的值；阴影部分是采样的取值范围。",
-        "distributions.plot": "直方图",
-        "code.label": "代码与设置",
-        "code.code": "当前设置对应的 torchvision.transforms.v2 代码",
-        "code.download": "⬇ 下载设置（JSON）",
-        "code.upload": "⬆ 载入设置（JSON）",
-        "status.ok": "对 {width} × {height} 的图片采样 {n} 次 · 随机种子 {seed}",
-        "status.loaded": "设置已载入。",
-        "status.busy": "⏳ 忙碌中：全班正在生成很多网格。你排在第 {position} 位，你的网格马上就到。",
-        "caption.unchanged": "原样",
-        "caption.hflip.yes": "水平翻转",
-        "caption.hflip.no": "未水平翻转",
-        "caption.vflip.yes": "垂直翻转",
-        "caption.vflip.no": "未垂直翻转",
-        "caption.crop": "裁剪 ({x0}, {y0})–({x1}, {y1})，面积比 {scale}，宽高比 {ratio}",
-        "caption.center": "缩放到 {width} × {height}，中心裁剪 ({x0}, {y0})–({x1}, {y1})",
-        "caption.brightness": "亮度 ×{value}",
-        "caption.contrast": "对比度 ×{value}",
-        "caption.saturation": "饱和度 ×{value}",
-        "caption.hue": "色调 {value}",
-        "error.range": "“{field}”必须在 {low} 到 {high} 之间，当前为 {value}。",
-        "error.min_max": "“{low_field}”（{low}）不能大于“{high_field}”（{high}）。",
-        "error.center": "中心裁剪时，“{resize_field}”（{resize}）不能小于“{crop_field}”（{crop}）。",
-        "error.number": "“{field}”必须是数字。",
-        "error.whole": "“{field}”必须是整数，当前为 {value}。",
-        "error.json": "设置文件不是有效的 JSON（{detail}）。",
-        "error.unknown": "设置文件中有未知的设置项：{names}。",
-        "error.not_object": "设置文件必须是由设置项组成的 JSON 对象。",
-        "error.empty": "文件是空的。",
-        "error.not_image": "无法读取这个文件；请上传 JPEG、PNG、WebP、GIF、BMP 或 TIFF 图片。",
-        "error.unsupported": "不支持 {kind} 图片；请上传 JPEG、PNG、WebP、GIF、BMP 或 TIFF 图片。",
-        "error.too_large": "图片太大：最多接受 {limit} 百万像素。",
-        "error.truncated": "图片文件不完整，请重新上传。",
-        "error.damaged": "图片文件已损坏，无法解码。",
-        "error.gone": "服务器上已没有这张图片，请重新上传。",
-        "error.settings_file": "请选择一个设置文件（.json）。",
-    },
-}
-for _locale, _table in STRINGS.items():
-    _stage_names = {stage: _table[f"stage.{stage}"] for stage in STAGES}
-    for _order in ORDERS:
-        _table[f"order.{_order}"] = " → ".join(_stage_names[stage] for stage in _order.split(","))
-
-
-# ---------------------------------------------------------------- plain logic, testable without a browser
-
-
-def pick_locale(raw: str | None) -> str:
-    """The STRINGS locale for what the page reported (Gradio's active locale, or the browser's)."""
-    raw = (raw or "").strip()
-    if raw in STRINGS:
-        return raw
-    return "zh-CN" if raw.lower().startswith("zh") else "en"
-
-
-def text(locale: str, key: str, **values: Any) -> str:
-    template = STRINGS.get(pick_locale(locale), {}).get(key) or STRINGS["en"][key]
-    return template.format(**values) if values else template
-
-
-def spec_from_widgets(values: list[Any] | tuple[Any, ...]) -> AugSpec:
-    """The spec for the widgets' values, given in FIELDS order. Raises ValueError (one sentence)."""
-    settings = dict(zip(FIELDS, values, strict=True))
-    order = settings["order"]
-    settings["order"] = tuple(order.split(",")) if isinstance(order, str) else order
-    return AugSpec(**settings)
-
-
-def widgets_from_spec(spec: AugSpec) -> list[Any]:
-    """The widgets' values for `spec`, in FIELDS order (inverse of spec_from_widgets)."""
-    values = spec.to_dict()
-    values["order"] = ",".join(spec.order)
-    return [values[name] for name in FIELDS]
-
-
-def crop_widgets_shown(crop_mode: str) -> dict[str, bool]:
-    """Which crop controls matter for a crop mode; the others are hidden to keep the panel short."""
-    return {
-        "crop_size": crop_mode != "none",
-        "resize_size": crop_mode == "center",
-        "scale_min": crop_mode == "random",
-        "scale_max": crop_mode == "random",
-        "ratio_min": crop_mode == "random",
-        "ratio_max": crop_mode == "random",
-    }
+_ = gr.I18n()  # only makes translation keys; app.py gives launch() the tables (augtune.service.i18n)
 
 
 def tile_caption(number: int, params: dict[str, Any], locale: str = "en") -> str:

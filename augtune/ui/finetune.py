@@ -28,8 +28,10 @@ from augtune import PRESETS, AugSpec
 from augtune.jobs import FINISHED, JobError, JobManager, new_owner_token
 from augtune.lesson import RECIPES, check_experiment, experiment_configs
 from augtune.model import BUILTIN
+from augtune.service.i18n import STRINGS, text
+from augtune.service.strings.zh_CN import ENGINE_SENTENCES
 
-_ = gr.I18n()  # only makes translation keys; app.py merges STRINGS into the table given to launch()
+_ = gr.I18n()  # only makes translation keys; app.py gives launch() the tables (augtune.service.i18n)
 
 DATA_KINDS = ("synthetic", "hotdog", "cifar10", "folder", "zip")
 MODELS = ("pretrained", "builtin", "scratch", "file")
@@ -44,245 +46,6 @@ NATURAL_SIZE = {"synthetic": 64, "hotdog": 224, "cifar10": 32}
 POLL_RUNNING_S = 1.0
 POLL_QUEUED_S = 5.0
 TABLE_HEADERS = ["run", "epoch", "loss", "train acc", "test acc", "seconds", "images/s"]
-
-STRINGS: dict[str, dict[str, str]] = {
-    "en": {
-        "ft.tab": "Fine-tune",
-        "ft.intro": (
-            "### Fine-tune ResNet-18 and watch it learn\n"
-            "Pick the data, the model and the recipe, press **Start**: training runs on the server, one "
-            "row per epoch appears below. You can switch tabs or close the page; come back to see your run."
-        ),
-        "ft.step.data": "1 · Data",
-        "ft.step.model": "2 · Model",
-        "ft.step.recipe": "3 · Recipe (the lesson's defaults)",
-        "ft.data": "Data set",
-        "ft.data.synthetic": "Synthetic shapes (built in, no download)",
-        "ft.data.hotdog": "Hot dog or not (the lesson's data, 260 MB)",
-        "ft.data.cifar10": "CIFAR-10 (170 MB)",
-        "ft.data.folder": "A folder on the server",
-        "ft.data.zip": "My .zip file",
-        "ft.folder": "Folder",
-        "ft.folder.info": "Folders and .zip files in the server's data folder (train/<class>/…, test/<class>/…).",
-        "ft.zip": "Upload a .zip: train/<class>/*.jpg and test/<class>/*.jpg, or one folder per class",
-        "ft.model": "Model",
-        "ft.model.pretrained": "ResNet-18 pretrained on ImageNet (fine-tuning)",
-        "ft.model.builtin": "ResNet-18 pretrained here on 17 other shapes and textures (built in, fine-tuning)",
-        "ft.model.scratch": "ResNet-18 from random weights (from scratch)",
-        "ft.model.file": "ResNet-18 with my weights file (.pt state dict)",
-        "ft.weights": "Weights file (a ResNet-18 state_dict saved with torch.save)",
-        "ft.epochs": "Epochs",
-        "ft.batch": "Batch size",
-        "ft.size": "Image size (pixels)",
-        "ft.size.info": "The hot-dog recipe uses 224; smaller is much faster on a CPU.",
-        "ft.lr": "Learning rate",
-        "ft.head": "Head learning-rate multiplier",
-        "ft.head.info": "The new output layer learns this many times faster than the copied layers.",
-        "ft.optimizer": "Optimiser",
-        "ft.wd": "Weight decay",
-        "ft.augment": "Augment the training images with",
-        "ft.augment.combined_train": "the lesson's combined augmentation, crops of 60–100 % of the picture",
-        "ft.augment.explore": "the Explore tab's settings",
-        "ft.augment.hotdog_train": "the lesson's hot-dog training pipeline",
-        "ft.augment.none": "nothing (no augmentation)",
-        "ft.start": "▶ Start",
-        "ft.compare": "⚖ Run the lesson's comparison",
-        "ft.compare.info": (
-            "Queues the lesson's experiments, each run with its lesson's recipe, and draws them in one plot: "
-            "augmentation on vs off (from scratch, Adam lr 0.001), and with a pretrained model, fine-tuned vs "
-            "from scratch (SGD lr 0.1). Your data, epochs, batch and augmentation are kept."
-        ),
-        "ft.exercises": "Exercises from the chapters, one click each",
-        "ft.exercises.info": "Each queues its runs side by side with the data, model and settings above, the changed thing named in the legend.",
-        "ft.exercise.no-augmentation": "No augmentation: the train/test gap",
-        "ft.exercise.stronger-augmentation": "Stronger augmentation",
-        "ft.exercise.raised-lr": "Fine-tuning at lr 0.1",
-        "ft.exercise.frozen-backbone": "Backbone frozen vs fine-tuned",
-        "ft.exercise.hotdog-head": "Hot-dog head from ImageNet's row 934",
-        "ft.cancel": "■ Cancel",
-        "ft.plot": "Loss and accuracy per epoch",
-        "ft.table": "One row per epoch",
-        "ft.log": "The lesson's log lines",
-        "ft.results": "After training",
-        "ft.confusion": "Confusion matrix (rows: true class, columns: predicted)",
-        "ft.misclassified": "Misclassified test images (predicted / true)",
-        "ft.downloads": "Downloads: fine-tuned weights (state_dict) and metrics (CSV)",
-        # Made by callbacks (rendered in both languages; values are escaped)
-        "ft.msg.idle": "Press <b>Start</b> to train. Nothing is running for you now.",
-        "ft.msg.queued": "⏳ Busy: another run is training. You are number <b>{position}</b> in the queue.",
-        "ft.msg.starting": "Starting…",
-        "ft.msg.running": "Device: <b>{device}</b>",
-        "ft.msg.epoch": "epoch {epoch} of {epochs} · batch {batch} of {batches}",
-        "ft.msg.done": "✅ Finished: test accuracy <b>{acc}</b> after {epochs} epochs ({seconds} s).",
-        "ft.msg.failed": "❌ Stopped: {error}",
-        "ft.msg.cancelling": "Cancelling…",
-        "ft.msg.cancelled": "Cancelled.",
-        "ft.msg.lost": "Your earlier run is no longer on the server (finished runs are deleted after a while, or the server restarted).",
-        "ft.msg.amp": "mixed precision",
-        "ft.msg.processes": "{count} processes (DDP)",
-        "ft.data.classes": "{count} classes",
-        "ft.data.head.class": "class",
-        "ft.data.head.train": "training images",
-        "ft.data.head.test": "test images",
-        "ft.data.total": "total",
-        "ft.data.skipped": "Skipped: {unreadable} unreadable image(s), {not_images} file(s) that are not images.",
-        "ft.data.bias": (
-            "<b>Built-in bias:</b> in the training images each shape has its own narrow colour and its centre in the "
-            "left half; in the test images shapes have any colour and sit anywhere. Without augmentation a model "
-            "learns the colour and fails the test; with flips, crops and hue jitter it has to learn the shape."
-        ),
-        "ft.data.download": "Downloaded on first use, then reused.",
-        "ft.data.offline": "Not downloaded yet, and this server is offline: it cannot be used here.",
-        "ft.data.cached": "Already downloaded on this server.",
-        "ft.data.pick_folder": "Choose a folder (none found in the server's data folder yet).",
-        "ft.data.pick_zip": "Upload a .zip to see its classes.",
-        "ft.model.offline": (
-            "The ImageNet weights are not on this server and it is offline, so the built-in pretrained model is "
-            "selected."
-        ),
-        "ft.model.cached": "ImageNet weights: ready on this server.",
-        "ft.model.download": "ImageNet weights: downloaded (45 MB) through torchvision on first use.",
-        "ft.model.unreachable": (
-            "The ImageNet weights are not on this server and their download site does not answer ({reason}), so "
-            "the built-in pretrained model is selected."
-        ),
-        "ft.augment.uses": "Used for training: {summary}",
-        "ft.augment.explore_default": "(the Explore tab is not connected, so its default: the lesson's combined pipeline)",
-        "ft.augment.test": "Test images are never augmented: resize + centre crop, as in the lesson.",
-        "ft.recipe.finetune": "The fine-tuning lesson's recipe: SGD, lr 0.01, the new output layer at 10x, weight decay 0.001. Every field stays yours to change.",
-        "ft.recipe.augmentation": "The augmentation lesson's recipe (from scratch): Adam, lr 0.001, one learning rate for every layer. Every field stays yours to change.",
-        "ft.results.final": "final test acc",
-        "ft.results.lesson": "The lesson's published numbers (hot dog, ResNet-18, 5 epochs):",
-        "ft.results.lesson_cifar10": "The lesson's published number (CIFAR-10, horizontal flips, Adam, 10 epochs): {value}",
-        "ft.results.lesson_finetuned": "fine-tuned: {value}",
-        "ft.results.lesson_scratch": "from scratch: {value}",
-        "ft.results.per_class": "Test accuracy per class",
-        "ft.results.shown": "Figures below: {label}",
-        "ft.error.busy": "You already have a run in progress; wait for it to finish or cancel it first.",
-        "ft.error.full": "The training queue is full; try again in a few minutes.",
-        "ft.error.not_found": "This run does not exist any more, or it belongs to someone else.",
-        "ft.error.owner": "This browser has no valid session; reload the page.",
-        "ft.error.closed": "The server is shutting down; try again in a minute.",
-        "ft.error.empty": "Choose at least one run to start.",
-        "ft.error.no_folder": "Choose a folder first.",
-        "ft.error.no_zip": "Upload a .zip file first.",
-        "ft.error.not_zip": "The data file must be a .zip file.",
-        "ft.error.no_weights": "Upload a weights file first, or choose another model.",
-        "ft.error.explore": "The Explore tab's settings cannot be used for training: {error}",
-    },
-    "zh-CN": {
-        "ft.tab": "微调",
-        "ft.intro": (
-            "### 微调 ResNet-18，看着它学习\n"
-            "选择数据、模型和训练方案，然后按 **开始**：训练在服务器上进行，每训练完一轮，下方就多出一行。"
-            "你可以切换标签页或关闭页面，回来后仍能看到你的训练。"
-        ),
-        "ft.step.data": "1 · 数据",
-        "ft.step.model": "2 · 模型",
-        "ft.step.recipe": "3 · 训练方案（课程的默认值）",
-        "ft.data": "数据集",
-        "ft.data.synthetic": "合成的形状（内置，无需下载）",
-        "ft.data.hotdog": "热狗识别（课程数据集，260 MB）",
-        "ft.data.cifar10": "CIFAR-10（170 MB）",
-        "ft.data.folder": "服务器上的文件夹",
-        "ft.data.zip": "我的 .zip 文件",
-        "ft.folder": "文件夹",
-        "ft.folder.info": "服务器数据文件夹中的文件夹和 .zip 文件（train/<类别>/…，test/<类别>/…）。",
-        "ft.zip": "上传 .zip：train/<类别>/*.jpg 和 test/<类别>/*.jpg，或每个类别一个文件夹",
-        "ft.model": "模型",
-        "ft.model.pretrained": "在 ImageNet 上预训练的 ResNet-18（微调）",
-        "ft.model.builtin": "在本应用内用另外 17 种形状和纹理预训练的 ResNet-18（内置，微调）",
-        "ft.model.scratch": "随机初始化的 ResNet-18（从零开始训练）",
-        "ft.model.file": "使用我的权重文件的 ResNet-18（.pt state dict）",
-        "ft.weights": "权重文件（用 torch.save 保存的 ResNet-18 state_dict）",
-        "ft.epochs": "迭代周期数（epoch）",
-        "ft.batch": "批量大小",
-        "ft.size": "图像大小（像素）",
-        "ft.size.info": "热狗方案用 224；在 CPU 上，小尺寸快得多。",
-        "ft.lr": "学习率",
-        "ft.head": "输出层学习率倍数",
-        "ft.head.info": "新的输出层的学习率是复制来的层的这么多倍。",
-        "ft.optimizer": "优化器",
-        "ft.wd": "权重衰减",
-        "ft.augment": "训练图像的增广方式",
-        "ft.augment.combined_train": "课程中的组合增广，裁剪图像面积的 60–100 %",
-        "ft.augment.explore": "“探索”标签页的设置",
-        "ft.augment.hotdog_train": "课程中热狗训练用的增广",
-        "ft.augment.none": "不增广",
-        "ft.start": "▶ 开始",
-        "ft.compare": "⚖ 运行课程中的对比实验",
-        "ft.compare.info": "排队运行课程中的实验，每次训练使用它那一节的方案，并画在同一张图里：有无图像增广（从零开始，Adam，学习率 0.001），以及使用预训练模型时，微调与从零开始（SGD，学习率 0.1）。你的数据、迭代周期、批量和增广设置保持不变。",
-        "ft.exercises": "章节练习，一键运行",
-        "ft.exercises.info": "每个练习用上面的数据、模型和设置排队运行几次训练并排比较，图例中写明改变了什么。",
-        "ft.exercise.no-augmentation": "不做增广：训练与测试的差距",
-        "ft.exercise.stronger-augmentation": "更强的增广",
-        "ft.exercise.raised-lr": "以学习率 0.1 微调",
-        "ft.exercise.frozen-backbone": "冻结主干 vs 全部微调",
-        "ft.exercise.hotdog-head": "用 ImageNet 第 934 行（热狗）初始化输出层",
-        "ft.cancel": "■ 取消",
-        "ft.plot": "每个迭代周期的损失和精度",
-        "ft.table": "每个迭代周期一行",
-        "ft.log": "课程中的日志行",
-        "ft.results": "训练结束后",
-        "ft.confusion": "混淆矩阵（行：真实类别，列：预测类别）",
-        "ft.misclassified": "分类错误的测试图像（预测 / 真实）",
-        "ft.downloads": "下载：微调后的权重（state_dict）和指标（CSV）",
-        "ft.msg.idle": "按 <b>开始</b> 进行训练。你现在没有正在进行的训练。",
-        "ft.msg.queued": "⏳ 忙碌中：有别的训练正在进行。你排在第 <b>{position}</b> 位。",
-        "ft.msg.starting": "正在启动…",
-        "ft.msg.running": "设备：<b>{device}</b>",
-        "ft.msg.epoch": "第 {epoch}/{epochs} 个迭代周期 · 第 {batch}/{batches} 个批量",
-        "ft.msg.done": "✅ 完成：{epochs} 个迭代周期后测试精度为 <b>{acc}</b>（{seconds} 秒）。",
-        "ft.msg.failed": "❌ 已停止：{error}",
-        "ft.msg.cancelling": "正在取消…",
-        "ft.msg.cancelled": "已取消。",
-        "ft.msg.lost": "你之前的训练已不在服务器上（结束的训练过一段时间会被删除，或者服务器重启了）。",
-        "ft.msg.amp": "混合精度",
-        "ft.msg.processes": "{count} 个进程（DDP）",
-        "ft.data.classes": "{count} 个类别",
-        "ft.data.head.class": "类别",
-        "ft.data.head.train": "训练图像",
-        "ft.data.head.test": "测试图像",
-        "ft.data.total": "合计",
-        "ft.data.skipped": "已跳过：{unreadable} 张无法读取的图像，{not_images} 个不是图像的文件。",
-        "ft.data.bias": (
-            "<b>内置的偏差：</b>训练图像中每种形状都有自己固定的一种颜色，并且中心都在左半边；测试图像中形状可以是任何颜色、"
-            "出现在任何位置。不做增广时，模型学到的是颜色，测试时就会失败；有了翻转、裁剪和色调变化，它只能去学形状。"
-        ),
-        "ft.data.download": "第一次使用时下载，之后重复使用。",
-        "ft.data.offline": "尚未下载，而这台服务器无法联网：这里不能使用它。",
-        "ft.data.cached": "已下载到这台服务器上。",
-        "ft.data.pick_folder": "请选择一个文件夹（服务器的数据文件夹中还没有）。",
-        "ft.data.pick_zip": "上传一个 .zip 文件即可看到其中的类别。",
-        "ft.model.offline": "这台服务器上没有 ImageNet 权重，也无法联网，所以选择了内置的预训练模型。",
-        "ft.model.cached": "ImageNet 权重：已在这台服务器上。",
-        "ft.model.download": "ImageNet 权重：第一次使用时通过 torchvision 下载（45 MB）。",
-        "ft.model.unreachable": "这台服务器上没有 ImageNet 权重，其下载网站也没有回应（{reason}），所以选择了内置的预训练模型。",
-        "ft.augment.uses": "训练时使用：{summary}",
-        "ft.augment.explore_default": "（未连接“探索”标签页，因此使用它的默认值：课程中的组合增广）",
-        "ft.augment.test": "测试图像从不增广：和课程中一样，缩放后中心裁剪。",
-        "ft.recipe.finetune": "微调一节的方案：SGD，学习率 0.01，新输出层的学习率为 10 倍，权重衰减 0.001。每一项都可以修改。",
-        "ft.recipe.augmentation": "图像增广一节的方案（从零开始训练）：Adam，学习率 0.001，所有层使用同一个学习率。每一项都可以修改。",
-        "ft.results.final": "最终测试精度",
-        "ft.results.lesson": "课程中公布的结果（热狗，ResNet-18，5 个迭代周期）：",
-        "ft.results.lesson_cifar10": "课程中公布的结果（CIFAR-10，水平翻转，Adam，10 个迭代周期）：{value}",
-        "ft.results.lesson_finetuned": "微调：{value}",
-        "ft.results.lesson_scratch": "从零开始：{value}",
-        "ft.results.per_class": "每个类别的测试精度",
-        "ft.results.shown": "下面的图：{label}",
-        "ft.error.busy": "你已经有一个训练在进行中；请等它结束或先取消它。",
-        "ft.error.full": "训练队列已满，请过几分钟再试。",
-        "ft.error.not_found": "这个训练已不存在，或者属于别人。",
-        "ft.error.owner": "这个浏览器没有有效的会话，请刷新页面。",
-        "ft.error.closed": "服务器正在关闭，请过一分钟再试。",
-        "ft.error.empty": "请至少选择一个要开始的训练。",
-        "ft.error.no_folder": "请先选择一个文件夹。",
-        "ft.error.no_zip": "请先上传一个 .zip 文件。",
-        "ft.error.not_zip": "数据文件必须是 .zip 文件。",
-        "ft.error.no_weights": "请先上传权重文件，或选择其他模型。",
-        "ft.error.explore": "“探索”标签页的设置不能用于训练：{error}",
-    },
-}
 
 CSS = """
 .ft-l-en:lang(zh) { display: none; }
@@ -302,13 +65,6 @@ CSS = """
 
 
 # ---------------------------------------------------------------- text in both languages
-
-
-def text(locale: str | None, key: str, **values: Any) -> str:
-    """One message in the browser's locale (for gr.Error), plain text."""
-    table = STRINGS["zh-CN"] if (locale or "").lower().startswith("zh") else STRINGS["en"]
-    template = table.get(key) or STRINGS["en"][key]
-    return template.format(**values) if values else template
 
 
 def both(key: str, **values: Any) -> str:
@@ -332,73 +88,7 @@ def both_engine(message: str) -> str:
 
 # The engine (augtune.data, model, train, jobs) speaks English, so that the CLI and the logs read the
 # same everywhere; the page translates the sentences a class meets. Unknown ones stay English.
-ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(p), zh)
-    for p, zh in [
-        (r"^Preparing the synthetic data set \(drawn once, then cached\)\.\.\.$", "正在准备合成数据集（只生成一次，之后使用缓存）……"),
-        (r"^Reading (?P<name>.+)\.\.\.$", "正在读取 {name}……"),
-        (r"^Decoding (?P<n>\d+) images at (?P<px>\d+) px\.\.\.$", "正在以 {px} 像素解码 {n} 张图片……"),
-        (r"^Checking the download's SHA-1\.\.\.$", "正在校验下载文件的 SHA-1……"),
-        (r"^Unpacking the hot-dog data set\.\.\.$", "正在解压热狗数据集……"),
-        (r"^Downloading the hot-dog data set: (?P<p>.+)$", "正在下载热狗数据集：{p}"),
-        (r"^Downloading CIFAR-10 \(170 MB\)\.\.\.$", "正在下载 CIFAR-10（170 MB）……"),
-        (r"^Resizing CIFAR-10 to (?P<px>\d+) px\.\.\.$", "正在把 CIFAR-10 缩放到 {px} 像素……"),
-        (r"^Loading the weights file\.\.\.$", "正在加载权重文件……"),
-        (r"^Loading the built-in backbone\.\.\.$", "正在加载内置的预训练模型……"),
-        (r"^The built-in backbone \((?P<file>.+)\) is missing or is only a Git LFS pointer; .*$",
-         "内置的预训练模型（{file}）不存在，或只是一个 Git LFS 指针文件；请运行 git lfs pull，或用 python -m augtune.pretrain 生成它，或改为从零开始训练。"),
-        (r"^Loading the ImageNet weights\.\.\.$", "正在加载 ImageNet 权重……"),
-        (r"^Downloading the ImageNet weights \(45 MB\)\.\.\.$", "正在下载 ImageNet 权重（45 MB）……"),
-        (r"^Downloading the ImageNet weights: (?P<p>.+)$", "正在下载 ImageNet 权重：{p}"),
-        (r"^Training\.\.\.$", "正在训练……"),
-        (r"^The ImageNet weights are not cached and this server is offline; .*$",
-         "服务器离线，且没有缓存的 ImageNet 权重；请改用内置的预训练模型，或从头训练（scratch）。"),
-        (r"^The ImageNet weights could not be downloaded \((?P<why>.+)\); .*$",
-         "无法下载 ImageNet 权重（{why}）；请改用内置的预训练模型，或从头训练（scratch）。"),
-        (r"^The hot-dog data set is not downloaded yet and this server is offline; .*$",
-         "热狗数据集尚未下载，且服务器离线；请使用合成数据集。"),
-        (r"^The hot-dog download was interrupted.*; start again to resume it\.$", "热狗数据集下载中断；再次开始即可继续下载。"),
-        (r"^CIFAR-10 is not downloaded yet and this server is offline; .*$", "CIFAR-10 尚未下载，且服务器离线；请使用合成数据集。"),
-        (r"^There is no data folder or \.zip file called (?P<name>.+) in the data folder\.$",
-         "数据文件夹中没有名为 {name} 的文件夹或 .zip 文件。"),
-        (r"^Training ran out of memory; try a smaller batch size or image size\.$", "训练时内存不足；请减小批量大小或图像尺寸。"),
-        (r"^Training diverged in epoch (?P<e>\d+) .*$", "第 {e} 轮训练发散（损失不再是数字）；请降低学习率。"),
-        (r"^The training process stopped unexpectedly \(exit code (?P<code>-?\d+)\).*$",
-         "训练进程意外停止（退出码 {code}），机器可能内存不足。"),
-        (r"^Training stopped because of an unexpected error: (?P<why>.+)$", "训练因意外错误而停止：{why}"),
-        (r"^Training process (?P<k>\d+) of (?P<n>\d+) stopped unexpectedly \(killed by signal (?P<sig>\w+)\).*$",
-         "第 {k} 个训练进程（共 {n} 个）意外停止（被信号 {sig} 终止），训练已结束；机器可能内存不足，请减小批量大小或图像尺寸。"),
-        (r"^Training process (?P<k>\d+) of (?P<n>\d+) waited (?P<s>[\d.]+) s for the others without an answer.*$",
-         "第 {k} 个训练进程（共 {n} 个）等待其他进程 {s} 秒仍无回应，训练已结束（由 AUGTUNE_COLLECTIVE_TIMEOUT_S 设定）。"),
-        (r"^Training process (?P<k>\d+) of (?P<n>\d+) stopped because of an unexpected error: (?P<why>.+)$",
-         "第 {k} 个训练进程（共 {n} 个）因意外错误而停止：{why}"),
-        (r"^The training processes could not be started \((?P<why>.+)\)\.$", "无法启动训练进程（{why}）。"),
-        (r"^This machine shows (?P<g>\d+) GPU\(s\) to the run, too few for (?P<n>\d+) processes on it.*$",
-         "这台机器只给训练提供了 {g} 块 GPU，不够 {n} 个进程使用；请启动更少的进程。"),
-        (r"^A batch of (?P<b>\d+) images cannot be shared by (?P<n>\d+) processes.*$",
-         "{b} 张图片的批量无法分给 {n} 个进程（每个进程至少需要 2 张）；请增大批量大小。"),
-        (r"^Training needs at least two classes with images.*$", "训练至少需要两个有图片的类别，每个类别一个文件夹。"),
-        (r"^Asking ZeroGPU for a GPU \(about (?P<s>\d+) s of GPU time\)\.\.\.$", "正在向 ZeroGPU 申请 GPU（约 {s} 秒 GPU 时间）……"),
-        (r"^Asking ZeroGPU for a GPU\.\.\.$", "正在向 ZeroGPU 申请 GPU……"),
-        (r"^ZeroGPU's quota does not cover this run \((?P<s>\d+) s of GPU time asked for, (?P<left>\d+) s left\); "
-         r"try again in (?P<wait>[^,]+), .*$",
-         "ZeroGPU 配额不足以完成本次训练（申请 {s} 秒 GPU 时间，剩余 {left} 秒）；请在 {wait} 后再试、登录 Hugging Face 以获得更多配额，或减少轮数、缩小图像尺寸。"),
-        (r"^ZeroGPU's quota does not cover this run \((?P<s>\d+) s of GPU time asked for\); .*$",
-         "ZeroGPU 配额不足以完成本次训练（申请 {s} 秒 GPU 时间）；请稍后再试、登录 Hugging Face 以获得更多配额，或减少轮数、缩小图像尺寸。"),
-        (r"^This run would need about (?P<s>\d+) s of ZeroGPU time, more than ZeroGPU lends at once; .*$",
-         "本次训练约需 {s} 秒 ZeroGPU 时间，超过 ZeroGPU 单次可借出的时长；请减少轮数或缩小图像尺寸。"),
-        (r"^No ZeroGPU GPU became free in time; .*$", "没有及时空出的 ZeroGPU GPU；请一分钟后再试。"),
-        (r"^ZeroGPU took the GPU back before the run ended \(it had asked for (?P<s>\d+) s\); .*$",
-         "训练结束前 ZeroGPU 收回了 GPU（本次申请了 {s} 秒）；请减少轮数或缩小图像尺寸。"),
-        (r"^ZeroGPU could not lend a GPU for this run \((?P<why>.+)\)\.$", "ZeroGPU 无法为本次训练借出 GPU（{why}）。"),
-        (r"^The ZeroGPU run ended without a result\.$", "ZeroGPU 上的训练没有结果就结束了。"),
-        (r"^The experiment (?P<n>\S+) needs the (?P<d>\S+) data set; choose it first\.$", "实验 {n} 需要 {d} 数据集；请先选择它。"),
-        (r"^The experiment (?P<n>\S+) fine-tunes a pretrained model; .*$",
-         "实验 {n} 要微调一个预训练模型；请先选择 ImageNet、内置的预训练模型或你的权重文件。"),
-        (r"^The experiment (?P<n>\S+) starts from the ImageNet weights; .*$", "实验 {n} 从 ImageNet 权重开始；请先把模型选为 ImageNet。"),
-        (r"^There are no test images.*$", "没有测试图片：请添加 test/<类别>/ 文件夹，或每个类别一个文件夹以便自动划分。"),
-    ]
-]
+ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(pattern), zh) for pattern, zh in ENGINE_SENTENCES]
 
 
 def engine_text(message: str, locale: str) -> str:
@@ -898,10 +588,10 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
         """The Explore tab's current spec; ValueError (its sentence) when its controls do not make one."""
         if not connected:
             return None
-        from augtune.ui import explore
+        from augtune.service.explore_form import spec_from_widgets
 
         try:
-            return explore.spec_from_widgets(list(values))
+            return spec_from_widgets(list(values))
         except TypeError as error:
             raise ValueError(str(error)) from None
 

@@ -168,7 +168,7 @@ def launch(demo: gr.Blocks, **overrides) -> None:
         max_file_size=MAX_FILE_SIZE,
         i18n=translations(),
         theme=gr.themes.Soft(text_size="lg"),  # read from the back of a classroom
-        css=assets.CSS + finetune.CSS,
+        css=assets.CSS,
         js=assets.busy_js(),
     )
     settings.update(overrides)

@@ -1,4 +1,5 @@
-"""The page's CSS and scripts. Explore sends the page's locale with every event (LOCALE_PROBE_JS)."""
+"""The page's CSS and scripts. Explore sends the page's locale with every event (LOCALE_PROBE_JS); the
+Fine-tune tab's panels carry both languages and its CSS shows the one of `<html lang>`."""
 
 from __future__ import annotations
 
@@ -114,4 +115,23 @@ def locale_js(inputs: int) -> str:
     return f"(...values) => [{LOCALE_PROBE_JS}, ...values.slice(1, {inputs})]"
 
 
-CSS = EXPLORE_CSS
+FINETUNE_CSS = """
+.ft-l-en:lang(zh) { display: none; }
+.ft-l-zh:not(:lang(zh)) { display: none; }
+#ft-status { font-size: 1.15rem; }
+#ft-status .ft-run { margin: 0.2rem 0 0.6rem; }
+#ft-status .ft-bar { height: 0.8rem; border-radius: 0.4rem; background: var(--neutral-200); overflow: hidden; margin-top: 0.25rem; }
+#ft-status .ft-bar > div { height: 100%; background: var(--color-accent); transition: width 0.5s; }
+#ft-status .ft-queued { font-size: 1.3rem; }
+#ft-status .ft-error { color: var(--error-text-color, #b91c1c); }
+.ft-small { font-size: 0.95rem; opacity: 0.9; }
+.ft-table { border-collapse: collapse; margin: 0.3rem 0; }
+.ft-table th, .ft-table td { padding: 0.15rem 0.7rem; text-align: right; border-bottom: 1px solid var(--border-color-primary); }
+.ft-table th:first-child, .ft-table td:first-child { text-align: left; }
+#ft-log textarea { font-family: var(--font-mono); }
+"""
+
+# Fine-tune's events send `<html lang>`, which Gradio sets to the active locale, for the refusals they may raise.
+PAGE_LANG_JS = "(...values) => [document.documentElement.lang || navigator.language || 'en', ...values.slice(1)]"
+
+CSS = EXPLORE_CSS + FINETUNE_CSS

@@ -260,3 +260,27 @@ def test_the_builtin_model_choice_makes_a_builtin_config():
                          "combined_train", None)
     assert config.weights_path == "builtin" and config.pretrained and config.label == "built-in, lr 0.01, augmented"
     assert config.augment == PRESETS["combined_train"]
+
+
+@pytest.mark.parametrize(
+    "field, value, sentence",
+    [
+        ("epochs", None, "epochs is empty; enter a number."),
+        ("weight_decay", "abc", "weight_decay must be a number, got 'abc'."),
+        ("lr", float("nan"), "lr must be a finite number, got nan."),
+        ("epochs", 2.5, "epochs must be a whole number, got 2.5."),
+        ("lr", 20, "lr must be between 1e-06 and 10, got 20."),
+        ("batch_size", 1, "batch_size must be between 2 and 1024, got 1."),
+    ],
+)
+def test_the_pages_numbers_are_checked_where_the_training_config_checks_them(field, value, sentence):
+    """The page only says that a field is empty, or reads text as a number; finite, whole and in range are
+    TrainConfig's checks (augtune.train.RANGES), in its words."""
+    from augtune.service.finetune_logic import Refusal, make_config
+
+    settings = dict(locale="en", kind="synthetic", folder=None, zip_file=None, model="scratch", weights_file=None,
+                    epochs=5, batch_size=16, image_size=48, lr=0.01, head_lr_mult=10, optimizer="sgd",
+                    weight_decay=0.001, augment="combined_train", explore_spec=None)
+    with pytest.raises(Refusal) as refused:
+        make_config(**{**settings, field: value})
+    assert str(refused.value) == sentence

@@ -5,7 +5,6 @@ them. A choice that makes no config raises `Refusal`, whose sentence the page sh
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import re
 from pathlib import Path
@@ -118,13 +117,13 @@ def make_config(
             data=data_value(kind, folder, zip_file, locale),
             pretrained=model in ("pretrained", "builtin", "file"),
             weights_path=str(weights_file) if model == "file" else BUILTIN if model == "builtin" else None,
-            epochs=_whole(epochs, "epochs"),
-            batch_size=_whole(batch_size, "batch_size"),
-            image_size=_whole(image_size, "image_size"),
-            lr=_real(lr, "lr"),
-            head_lr_mult=_real(head_lr_mult, "head_lr_mult"),
+            epochs=widget_number(epochs, "epochs"),
+            batch_size=widget_number(batch_size, "batch_size"),
+            image_size=widget_number(image_size, "image_size"),
+            lr=widget_number(lr, "lr"),
+            head_lr_mult=widget_number(head_lr_mult, "head_lr_mult"),
             optimizer=str(optimizer),
-            weight_decay=_real(weight_decay, "weight_decay"),
+            weight_decay=widget_number(weight_decay, "weight_decay"),
             augment=augment_spec(augment, explore_spec),
         )
     except ValueError as error:
@@ -132,23 +131,15 @@ def make_config(
     return dataclasses.replace(config, label=run_label(config))
 
 
-def _whole(value: Any, name: str) -> int:
-    number = _real(value, name)
-    if number != int(number):
-        raise ValueError(f"{name} must be a whole number, got {number:g}.")
-    return int(number)
-
-
-def _real(value: Any, name: str) -> float:
+def widget_number(value: Any, name: str) -> float:
+    """A number field's value for TrainConfig, which checks it (augtune.train.RANGES: finite, whole, in
+    range): the page only adds the sentence for an empty field, and reads a number typed as text."""
     if value is None or value == "":
         raise ValueError(f"{name} is empty; enter a number.")
     try:
-        number = float(value)
+        return float(value)
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    return number
 
 
 def run_label(config) -> str:

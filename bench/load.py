@@ -59,7 +59,7 @@ IMAGE_CACHE_IDLE_S = 10
 # (measured: 74 -> 5 ms per call with one shared context). A browser builds none per request, so the
 # simulated students share one (httpx takes a context where it takes verify=).
 TLS = ssl.create_default_context()
-GRID_WORKER_NAME = "augtune-grids"  # augtune.ui.grid_workers.PROCESS_NAME (the bench imports no app code)
+GRID_WORKER_NAME = "augtune-grids"  # augtune.service.grid_workers.PROCESS_NAME (the bench imports no app code)
 
 
 # ----------------------------------------------------------------------------------- the server
@@ -262,7 +262,7 @@ class ExploreTab:
     the widgets' values, like a slider release in the browser."""
 
     def __init__(self, client) -> None:
-        from augtune.ui.explore import FIELDS
+        from augtune.service.explore_form import FIELDS
 
         self.client, self.fields = client, FIELDS
         ids = {c["props"]["elem_id"]: c["id"] for c in client.config["components"] if c.get("props", {}).get("elem_id")}
@@ -280,7 +280,7 @@ class ExploreTab:
 
     def widgets(self, settings: dict, seed: int, tiles: int) -> list:
         from augtune.spec import AugSpec
-        from augtune.ui.explore import widgets_from_spec
+        from augtune.service.explore_form import widgets_from_spec
 
         return widgets_from_spec(AugSpec(**settings, samples=tiles, seed=seed))
 

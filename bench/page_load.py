@@ -31,7 +31,7 @@ def main() -> int:
     from gradio_client import Client
 
     from augtune.spec import AugSpec
-    from augtune.ui.explore import widgets_from_spec
+    from augtune.service.explore_form import widgets_from_spec
 
     server = load.Server(Path(tempfile.mkdtemp(prefix="augtune-pages-")), "48x60x20", 7200)
     try:

@@ -15,18 +15,14 @@ from PIL import Image
 import augtune
 from augtune import PRESETS, AugSpec
 from augtune.figures import box_colour
-from augtune.ui import explore
-from augtune.ui.explore import (
-    FIELDS,
-    STRINGS,
-    ImageCache,
-    LatestOnly,
-    localize_error,
-    pick_locale,
-    spec_from_widgets,
-    tile_caption,
-    widgets_from_spec,
-)
+from augtune.service import explore_form, explore_html, explore_text, grids
+from augtune.service import pictures as service_pictures
+from augtune.service.explore_form import FIELDS, spec_from_widgets, widgets_from_spec
+from augtune.service.explore_text import localize_error, tile_caption
+from augtune.service.grids import LatestOnly
+from augtune.service.i18n import STRINGS, pick_locale
+from augtune.service.pictures import ImageCache
+from augtune.ui import explore_events
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +67,7 @@ def test_augment_defaults_to_the_lesson_pipeline_on_the_bundled_cat(client):
     tiles, params = client.predict(None, "", None, None, api_name="/augment")
     defaults = AugSpec()
     assert len(tiles) == defaults.samples
-    cat = augtune.load_image(explore.DEFAULT_IMAGE)
+    cat = augtune.load_image(service_pictures.DEFAULT_IMAGE)
     assert params == normalised([tile.params for tile in augtune.sample_grid(cat, defaults)])
 
 
@@ -113,7 +109,7 @@ def test_only_the_augment_endpoint_of_this_tab_is_public(client):
     api = client.view_api(print_info=False, return_format="dict")
     assert "/augment" in api["named_endpoints"]
     assert not api["unnamed_endpoints"]
-    handlers = {name for name in dir(explore) if name.startswith("on_")} | {"on_preset"}
+    handlers = {name for name in dir(explore_events) if name.startswith("on_")} | {"on_preset"}
     assert not {f"/{name}" for name in handlers} & set(api["named_endpoints"])
     parameters = [p["parameter_name"] for p in api["named_endpoints"]["/augment"]["parameters"]]
     assert parameters == ["image", "spec_json", "n", "seed"]
@@ -145,9 +141,9 @@ def test_spec_from_widgets_refuses_bad_combinations():
 
 
 def test_crop_controls_follow_the_crop_mode():
-    assert explore.crop_widgets_shown("random")["scale_min"] and not explore.crop_widgets_shown("random")["resize_size"]
-    assert explore.crop_widgets_shown("center")["resize_size"] and not explore.crop_widgets_shown("center")["ratio_max"]
-    assert not any(explore.crop_widgets_shown("none").values())
+    assert explore_form.crop_widgets_shown("random")["scale_min"] and not explore_form.crop_widgets_shown("random")["resize_size"]
+    assert explore_form.crop_widgets_shown("center")["resize_size"] and not explore_form.crop_widgets_shown("center")["ratio_max"]
+    assert not any(explore_form.crop_widgets_shown("none").values())
 
 
 # ------------------------------------------------------------------------------------ captions
@@ -244,10 +240,7 @@ def test_every_translation_key_in_the_layout_exists():
 
 
 def _all_tables():
-    from augtune.ui import finetune
-
-    for strings in (STRINGS, finetune.STRINGS):
-        yield from strings.values()
+    yield from STRINGS.values()
 
 
 def test_pick_locale_follows_the_page():
@@ -328,7 +321,7 @@ def test_image_cache_forgets_the_least_recently_used_beyond_its_budget(tmp_path)
     for index in range(3):
         paths.append(tmp_path / f"{index}.png")
         Image.new("RGB", (8, 8), (index, 0, 0)).save(paths[-1])
-    cache = ImageCache(max_bytes=2 * explore._image_bytes(Image.new("RGB", (8, 8))))  # room for two 8x8 pictures
+    cache = ImageCache(max_bytes=2 * service_pictures.image_bytes(Image.new("RGB", (8, 8))))  # room for two 8x8 pictures
     first = cache.get(paths[0])
     cache.get(paths[1])
     cache.get(paths[0])
@@ -360,13 +353,13 @@ def test_image_cache_drops_pictures_nobody_used_for_a_while(tmp_path, monkeypatc
     Image.new("RGB", (20, 20), "red").save(path)
     cache = ImageCache(idle_s=60)
     now = [1000.0]
-    monkeypatch.setattr(explore.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(service_pictures.time, "monotonic", lambda: now[0])
     first = cache.get(path)
     now[0] += 59
     assert cache.get(path) is first  # used again: its clock restarts
     now[0] += 61
     released = []
-    monkeypatch.setattr(explore, "_return_freed_memory", lambda: released.append(1))
+    monkeypatch.setattr(service_pictures, "return_freed_memory", lambda: released.append(1))
     assert cache.get(path) is not first  # expired, decoded again
     assert released == [1]  # and the freed pixels were handed back to the system
     assert cache.size_bytes == 2 * (20 * 20 * 4 * 4 // 3)  # Pillow's pyramid and OpenCV's
@@ -380,7 +373,7 @@ def test_a_photo_in_use_outlives_the_temp_file_age_and_an_unused_one_does_not(tm
     from augtune.ui.app import delete_old_temp_files
 
     monkeypatch.setenv("GRADIO_TEMP_DIR", str(tmp_path / "gradio"))
-    monkeypatch.setattr(explore, "KEEP_ALIVE_EVERY_S", 1)
+    monkeypatch.setattr(service_pictures, "KEEP_ALIVE_EVERY_S", 1)
     folder = tmp_path / "gradio" / "upload-hash"
     folder.mkdir(parents=True)
     in_use, forgotten, outside = folder / "in_use.png", folder / "forgotten.png", tmp_path / "asset.png"
@@ -431,17 +424,17 @@ def test_only_the_newest_request_of_a_session_may_show_its_result():
 def test_the_same_grid_asked_for_again_is_drawn_once(monkeypatch):
     """Fifty pages opening at once ask for the same default grid: it is drawn once and shared."""
     drawn = []
-    real_render = explore.render_grid
-    monkeypatch.setattr(explore, "render_grid", lambda *args: drawn.append(args[1:]) or real_render(*args))
-    recent = explore.RecentGrids()
-    cat = explore.images.get(explore.DEFAULT_IMAGE)
+    real_render = grids.render_grid
+    monkeypatch.setattr(grids, "render_grid", lambda *args: drawn.append(args[1:]) or real_render(*args))
+    recent = grids.RecentGrids()
+    cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
     first = recent.render(cat, AugSpec(samples=3), "en")
     assert recent.render(cat, AugSpec(samples=3), "en") is first
     assert recent.render(cat, AugSpec(samples=3), "zh-CN") is not first  # captions in another language
     assert recent.render(cat, AugSpec(samples=3, seed=1), "en")["legend"] != first["legend"]
     assert recent.render(cat.copy(), AugSpec(samples=3), "en") is not first  # another picture object
     assert len(drawn) == 4
-    tiny = explore.RecentGrids(max_bytes=1)  # no room: every grid is drawn afresh
+    tiny = grids.RecentGrids(max_bytes=1)  # no room: every grid is drawn afresh
     assert tiny.render(cat, AugSpec(samples=3), "en") is not tiny.render(cat, AugSpec(samples=3), "en")
     assert len(drawn) == 6
 
@@ -454,11 +447,11 @@ def test_the_grid_is_one_piece_of_html_with_every_tile_inline_and_captioned():
     import io
     import re
 
-    cat = explore.images.get(explore.DEFAULT_IMAGE)
+    cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
     spec = AugSpec(samples=5, columns=3, crop_size=96, hue=0.0, saturation=0.0, contrast=0.0, brightness=0.9)
     tiles = augtune.sample_grid(cat, spec)
-    captions = [explore.tile_caption(number, tile.params) for number, tile in enumerate(tiles, 1)]
-    grid = explore.grid_html([tile.image for tile in tiles], captions, spec.columns)
+    captions = [explore_text.tile_caption(number, tile.params) for number, tile in enumerate(tiles, 1)]
+    grid = explore_html.grid_html([tile.image for tile in tiles], captions, spec.columns)
     assert "repeat(3, minmax(0, 1fr))" in grid
     pictures = re.findall(r'<img src="data:image/jpeg;base64,([^"]+)" alt="([^"]+)" width="(\d+)" height="(\d+)"', grid)
     assert [html_module.unescape(alt) for _, alt, _, _ in pictures] == captions
@@ -469,7 +462,7 @@ def test_the_grid_is_one_piece_of_html_with_every_tile_inline_and_captioned():
         assert difference.mean() < 3, "the picture is the tile, not another one"
     badges = re.findall(r'augtune-tile-number" style="background: rgb\((\d+), (\d+), (\d+)\)">(\d+)<', grid)
     assert [(tuple(map(int, rgb)), int(n)) for *rgb, n in badges] == [(box_colour(n), n) for n in range(1, 6)]
-    assert "&lt;b&gt;" in explore.grid_html([tiles[0].image], ["#1 · <b>"], 1), "captions are escaped"
+    assert "&lt;b&gt;" in explore_html.grid_html([tiles[0].image], ["#1 · <b>"], 1), "captions are escaped"
 
 
 def test_the_download_link_holds_the_spec_and_says_so_in_the_pages_language():
@@ -478,7 +471,7 @@ def test_the_download_link_holds_the_spec_and_says_so_in_the_pages_language():
     import urllib.parse
 
     spec = PRESETS["hotdog_train"]
-    link = explore.download_html(spec, "zh-CN")
+    link = explore_html.download_html(spec, "zh-CN")
     match = re.fullmatch(r'<a class="augtune-download" download="augtune-settings.json" '
                          r'href="data:application/json;charset=utf-8,([^"]+)">(.+)</a>', link)
     assert match, link
@@ -491,8 +484,8 @@ def test_the_original_is_inline_with_its_boxes():
     import io
     import re
 
-    cat = explore.images.get(explore.DEFAULT_IMAGE)
-    shown = explore.render_grid(cat, AugSpec(samples=3), "en")
+    cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
+    shown = explore_html.render_grid(cat, AugSpec(samples=3), "en")
     data, width, height = re.fullmatch(
         r'<img class="augtune-original-picture" src="data:image/jpeg;base64,([^"]+)" width="(\d+)" height="(\d+)" '
         r'alt="Original, with each sample&#x27;s crop box" title="Click to see it full screen">', shown["original"]
@@ -510,7 +503,7 @@ def test_the_original_is_inline_with_its_boxes():
 def test_loading_a_settings_file_sets_every_control(tmp_path):
     path = tmp_path / "augtune-settings.json"
     path.write_text(PRESETS["hotdog_train"].to_json())
-    outputs = explore.on_settings_upload("zh-CN", None, str(path), None)
+    outputs = explore_events.on_settings_upload("zh-CN", None, str(path), None)
     assert len(outputs) == len(FIELDS) + 6
     assert [update["value"] for update in outputs[: len(FIELDS)]] == widgets_from_spec(PRESETS["hotdog_train"])
     assert outputs[-1].startswith("设置已载入。")
@@ -522,7 +515,7 @@ def test_a_bad_settings_file_changes_nothing_and_says_why(tmp_path):
 
     path = tmp_path / "augtune-settings.json"
     path.write_text('{"hue": 3}')
-    outputs = explore.on_settings_upload("zh-CN", None, str(path), None)
+    outputs = explore_events.on_settings_upload("zh-CN", None, str(path), None)
     assert outputs[:-1] == [gr.skip()] * (len(FIELDS) + 5)
     assert outputs[-1] == "⚠ “色调”必须在 0 到 0.5 之间，当前为 3。"
 
@@ -531,9 +524,9 @@ def test_an_unreadable_upload_keeps_the_current_image(tmp_path):
     import gradio as gr
 
     bad = tmp_path / "broken.jpg"
-    bad.write_bytes((explore.ASSETS / "rocket.jpg").read_bytes()[:3000])  # cut short, as by a dropped upload
+    bad.write_bytes((service_pictures.ASSETS / "rocket.jpg").read_bytes()[:3000])  # cut short, as by a dropped upload
     values = widgets_from_spec(AugSpec())
-    outputs = explore.on_image_upload("en", str(explore.DEFAULT_IMAGE), str(bad), None, *values)
+    outputs = explore_events.on_image_upload("en", str(service_pictures.DEFAULT_IMAGE), str(bad), None, *values)
     assert outputs[0] == gr.skip() and outputs[1] is None, "the image stays, the upload box is emptied"
     assert outputs[2:-1] == [gr.skip()] * 5
     assert outputs[-1] == "⚠ The image file is incomplete (truncated); please upload it again."

@@ -158,7 +158,8 @@ def test_engine_sentences_are_shown_in_chinese_on_a_chinese_page():
     languages, the CSS picking the page's one."""
     import re
 
-    from augtune.ui.finetune import ENGINE_ZH, engine_text, render_status
+    from augtune.service.finetune_html import render_status
+    from augtune.service.finetune_text import ENGINE_ZH, engine_text
 
     def spans(html_text: str, css_class: str) -> str:
         return " ".join(re.findall(rf'<span class="{css_class}">(.*?)</span>', html_text))
@@ -201,7 +202,8 @@ def test_engine_sentences_are_shown_in_chinese_on_a_chinese_page():
 
 def test_each_model_brings_its_lessons_recipe():
     from augtune.lesson import RECIPES
-    from augtune.ui.finetune import MODELS, recipe_fields
+    from augtune.service.finetune_html import recipe_fields
+    from augtune.service.finetune_logic import MODELS
 
     for model in MODELS:
         lr, head, optimizer, weight_decay, note = recipe_fields(model)
@@ -215,20 +217,20 @@ def test_opening_the_tab_moves_imagenet_to_the_builtin_backbone_when_its_weights
     import gradio as gr
 
     from augtune import model
-    from augtune.ui import finetune
+    from augtune.ui import finetune_events
 
     monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("unreachable", "timed out"))
-    choice, note, lr, head, optimizer, weight_decay, recipe = finetune.model_on_open("pretrained")
+    choice, note, lr, head, optimizer, weight_decay, recipe = finetune_events.model_on_open("pretrained")
     assert choice == "builtin" and (lr, head, optimizer) == (0.01, 10.0, "sgd")
     assert "does not answer (timed out)" in note and "没有回应（timed out）" in note
     assert "built-in pretrained model is selected" in note and "内置的预训练模型" in note
     assert "fine-tuning lesson" in recipe
     # A file or scratch chosen (and any edited field) stays as it is; only the note is renewed.
-    kept = finetune.model_on_open("file")
+    kept = finetune_events.model_on_open("file")
     assert kept[0] == gr.skip() and all(value == gr.skip() for value in kept[2:]) and "does not answer" in kept[1]
 
     monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("download", ""))
-    kept = finetune.model_on_open("pretrained")
+    kept = finetune_events.model_on_open("pretrained")
     assert kept[0] == gr.skip() and "downloaded (45 MB)" in kept[1]
 
 
@@ -252,9 +254,33 @@ def test_an_exercise_queues_its_runs_and_one_its_settings_cannot_carry_is_refuse
 
 def test_the_builtin_model_choice_makes_a_builtin_config():
     from augtune import PRESETS
-    from augtune.ui.finetune import make_config
+    from augtune.service.finetune_logic import make_config
 
     config = make_config("en", "synthetic", None, None, "builtin", None, 5, 16, 48, 0.01, 10, "sgd", 0.001,
                          "combined_train", None)
     assert config.weights_path == "builtin" and config.pretrained and config.label == "built-in, lr 0.01, augmented"
     assert config.augment == PRESETS["combined_train"]
+
+
+@pytest.mark.parametrize(
+    "field, value, sentence",
+    [
+        ("epochs", None, "epochs is empty; enter a number."),
+        ("weight_decay", "abc", "weight_decay must be a number, got 'abc'."),
+        ("lr", float("nan"), "lr must be a finite number, got nan."),
+        ("epochs", 2.5, "epochs must be a whole number, got 2.5."),
+        ("lr", 20, "lr must be between 1e-06 and 10, got 20."),
+        ("batch_size", 1, "batch_size must be between 2 and 1024, got 1."),
+    ],
+)
+def test_the_pages_numbers_are_checked_where_the_training_config_checks_them(field, value, sentence):
+    """The page only says that a field is empty, or reads text as a number; finite, whole and in range are
+    TrainConfig's checks (augtune.train.RANGES), in its words."""
+    from augtune.service.finetune_logic import Refusal, make_config
+
+    settings = dict(locale="en", kind="synthetic", folder=None, zip_file=None, model="scratch", weights_file=None,
+                    epochs=5, batch_size=16, image_size=48, lr=0.01, head_lr_mult=10, optimizer="sgd",
+                    weight_decay=0.001, augment="combined_train", explore_spec=None)
+    with pytest.raises(Refusal) as refused:
+        make_config(**{**settings, field: value})
+    assert str(refused.value) == sentence

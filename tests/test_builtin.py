@@ -113,7 +113,7 @@ def test_an_experiment_that_its_settings_cannot_carry_is_refused_in_one_sentence
     with pytest.raises(ValueError) as refused:
         check_experiment(name, base)
     assert str(refused.value) == sentence
-    from augtune.ui.finetune import engine_text
+    from augtune.service.finetune_text import engine_text
 
     assert engine_text(sentence, "zh-CN") != sentence  # and the page says it in Chinese too
 

@@ -15,8 +15,9 @@ import pytest
 from PIL import Image
 
 from augtune import AugSpec
-from augtune.ui import explore, grid_workers
-from augtune.ui.grid_workers import RESTART_WINDOW_S, GridWorkers, restart_delay
+from augtune.service import explore_html, grid_workers
+from augtune.service import pictures as service_pictures
+from augtune.service.grid_workers import RESTART_WINDOW_S, GridWorkers, restart_delay
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -32,7 +33,7 @@ def _picture(seed: int, size=(320, 240), original_size=None) -> tuple[Image.Imag
 
 @pytest.fixture(scope="module")
 def workers():
-    pool = GridWorkers(2, explore.render_grid, picture_bytes=256 * 2**20)
+    pool = GridWorkers(2, explore_html.render_grid, picture_bytes=256 * 2**20)
     assert pool.wait_until_ready(), "the grid workers did not start"
     yield pool
     pool.close()
@@ -44,11 +45,11 @@ def _pids(pool: GridWorkers) -> list[int]:
 
 
 def test_a_worker_draws_exactly_the_grid_the_server_would(workers):
-    cat = explore.images.get(explore.DEFAULT_IMAGE)
+    cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
     reduced, digest = _picture(1, original_size=(1280, 960))  # a reduced copy: boxes in the photo's pixels
-    for picture, key in ((cat, cat.info[explore.DIGEST_KEY]), (reduced, digest)):
+    for picture, key in ((cat, cat.info[service_pictures.DIGEST_KEY]), (reduced, digest)):
         for spec, locale in ((AugSpec(samples=8, seed=3), "en"), (AugSpec(samples=5, hue=0.3, seed=11), "zh")):
-            assert workers.render(picture, key, spec, locale) == explore.render_grid(picture, spec, locale)
+            assert workers.render(picture, key, spec, locale) == explore_html.render_grid(picture, spec, locale)
 
 
 def test_a_picture_goes_to_a_worker_once(workers, monkeypatch):
@@ -64,7 +65,7 @@ def test_a_picture_goes_to_a_worker_once(workers, monkeypatch):
 
 
 def test_a_worker_that_dropped_a_picture_is_sent_it_again():
-    pool = GridWorkers(1, explore.render_grid, picture_bytes=1)  # room for one picture at a time
+    pool = GridWorkers(1, explore_html.render_grid, picture_bytes=1)  # room for one picture at a time
     try:
         assert pool.wait_until_ready()
         first, first_digest = _picture(3)
@@ -73,7 +74,7 @@ def test_a_worker_that_dropped_a_picture_is_sent_it_again():
         pool.render(first, first_digest, spec, "en")
         pool.render(second, second_digest, spec, "en")  # the worker drops the first picture for it
         assert first_digest in pool._idle[0].pictures  # the server does not know
-        assert pool.render(first, first_digest, spec, "en") == explore.render_grid(first, spec, "en")
+        assert pool.render(first, first_digest, spec, "en") == explore_html.render_grid(first, spec, "en")
     finally:
         pool.close()
 
@@ -83,12 +84,12 @@ def test_the_workers_sentence_reaches_the_server_and_the_worker_lives_on(workers
     with pytest.raises(ValueError, match="sample_grid needs an RGB image, got mode L"):
         workers.render(grey, "a grey picture", AugSpec(samples=2), "en")
     picture, digest = _picture(5)
-    assert workers.render(picture, digest, AugSpec(samples=2), "en") == explore.render_grid(picture, AugSpec(samples=2), "en")
+    assert workers.render(picture, digest, AugSpec(samples=2), "en") == explore_html.render_grid(picture, AugSpec(samples=2), "en")
     assert workers.ready == 2
 
 
 def test_killed_workers_cost_nobody_an_error_and_are_replaced():
-    pool = GridWorkers(2, explore.render_grid, picture_bytes=64 * 2**20)
+    pool = GridWorkers(2, explore_html.render_grid, picture_bytes=64 * 2**20)
     try:
         assert pool.wait_until_ready()
         killed = _pids(pool)
@@ -97,18 +98,18 @@ def test_killed_workers_cost_nobody_an_error_and_are_replaced():
         picture, digest = _picture(6)
         spec = AugSpec(samples=4, seed=9)
         for _ in range(3):  # each dead worker is found out by the grid that goes to it, drawn here instead
-            assert pool.render(picture, digest, spec, "en") == explore.render_grid(picture, spec, "en")
+            assert pool.render(picture, digest, spec, "en") == explore_html.render_grid(picture, spec, "en")
         assert pool.wait_until_ready(), "no new worker took the dead ones' place"
         assert not set(_pids(pool)) & set(killed)
-        assert pool.render(picture, digest, spec, "en") == explore.render_grid(picture, spec, "en")
+        assert pool.render(picture, digest, spec, "en") == explore_html.render_grid(picture, spec, "en")
     finally:
         pool.close()
 
 
 def test_without_workers_up_the_server_draws_the_grid_itself():
-    pool = GridWorkers(0, explore.render_grid, picture_bytes=1)
+    pool = GridWorkers(0, explore_html.render_grid, picture_bytes=1)
     picture, digest = _picture(7)
-    assert pool.render(picture, digest, AugSpec(samples=2), "en") == explore.render_grid(picture, AugSpec(samples=2), "en")
+    assert pool.render(picture, digest, AugSpec(samples=2), "en") == explore_html.render_grid(picture, AugSpec(samples=2), "en")
     pool.close()
 
 
@@ -117,9 +118,9 @@ def test_workers_die_with_their_server():
     script = textwrap.dedent("""
         import os, sys
         sys.path.insert(0, sys.argv[1])
-        from augtune.ui import explore
-        from augtune.ui.grid_workers import GridWorkers
-        pool = GridWorkers(2, explore.render_grid, picture_bytes=2**20)
+        from augtune.service import explore_html
+        from augtune.service.grid_workers import GridWorkers
+        pool = GridWorkers(2, explore_html.render_grid, picture_bytes=2**20)
         assert pool.wait_until_ready()
         print("pids " + " ".join(str(worker.process.pid) for worker in pool._idle), flush=True)  # one piece
         os.kill(os.getpid(), 9)
@@ -143,9 +144,9 @@ def _alive(pid: int) -> bool:
 
 
 def test_a_workers_pictures_stay_within_their_budget_and_leave_when_idle():
-    size_of = explore._image_bytes
+    size_of = service_pictures.image_bytes
     one = size_of(Image.new("RGB", (64, 64)))
-    pictures = explore.Pictures(max_bytes=2 * one, idle_s=3600, size_of=size_of)
+    pictures = service_pictures.Pictures(max_bytes=2 * one, idle_s=3600, size_of=size_of)
     for name in "abc":
         pictures.put(name, Image.new("RGB", (64, 64)))
     assert pictures.get("a") is None and pictures.get("b") is not None and pictures.get("c") is not None

@@ -181,9 +181,11 @@ def test_the_decompression_bomb_is_refused_before_it_is_decoded(client, app_serv
 
 
 def test_the_ui_says_the_same_sentences_in_both_languages(uploads):
-    from augtune.ui import explore
+    from augtune.service.explore_form import widgets_from_spec
+    from augtune.service.explore_text import localize_error
+    from augtune.ui import explore_events
 
-    values = explore.widgets_from_spec(AugSpec(samples=2))
+    values = widgets_from_spec(AugSpec(samples=2))
     for name in ("empty", "text-named", "truncated", "bomb", "drawing", "phone"):
         core_sentence = None
         try:
@@ -192,8 +194,8 @@ def test_the_ui_says_the_same_sentences_in_both_languages(uploads):
             core_sentence = str(error)
         assert core_sentence, name
         for locale in ("en", "zh-CN"):
-            outputs = explore.on_image_upload(locale, None, str(uploads[name]), None, *values)
-            assert outputs[-1] == "⚠ " + explore.localize_error(core_sentence, locale)
+            outputs = explore_events.on_image_upload(locale, None, str(uploads[name]), None, *values)
+            assert outputs[-1] == "⚠ " + localize_error(core_sentence, locale)
             assert outputs[-1] != "⚠ " + core_sentence or locale == "en", f"{name}: not translated"
             assert outputs[0] is not None and outputs[1] is None  # current image kept, drop zone emptied
 

@@ -122,7 +122,7 @@ def test_command_line_errors_are_one_line(small_synthetic):
 
 
 def test_the_tabs_comparison_is_the_lessons_experiments():
-    from augtune.ui.finetune import comparison_configs
+    from augtune.service.finetune_logic import comparison_configs
 
     base = TrainConfig(**TINY)  # pretrained by default: both experiments
     runs = comparison_configs(base)

@@ -184,7 +184,7 @@ def assert_next_run_completes(manager: JobManager, job_id: str, owner: str, afte
 
 def assert_reason_shown(snapshot: dict) -> None:
     """The Fine-tune tab's status panel names the reason, word for word."""
-    from augtune.ui.finetune import render_status
+    from augtune.service.finetune_html import render_status
 
     assert "Traceback" not in snapshot["error"] and 'File "' not in snapshot["error"]
     assert html.escape(snapshot["error"]) in render_status([snapshot])

@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 
 from augtune import zerogpu
-from augtune.ui.finetune import engine_text
+from augtune.service.finetune_text import engine_text
 
 from tests.conftest import ROOT, AppServer
 

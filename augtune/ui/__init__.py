@@ -1,1 +1,1 @@
-"""The Gradio front end: thin callbacks from widgets to the augtune core. The only place gradio is imported."""
+"""The Gradio front end: layout and wiring around `augtune.service`. The only place gradio is imported."""

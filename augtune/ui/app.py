@@ -1,8 +1,8 @@
-"""The whole app's layout in one place: two tabs, one translation table, the launch settings."""
+"""The whole app's layout in one place: two tabs, one translation table, the launch settings, and the
+housekeeping a long-running Gradio server needs."""
 
 from __future__ import annotations
 
-import ctypes
 import datetime
 import os
 import stat
@@ -17,16 +17,19 @@ import gradio as gr
 from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
+from augtune.service import grid_workers, grids
+from augtune.service.i18n import STRINGS
+from augtune.service.memory import share_the_heap_between_threads
+from augtune.service.pictures import TEMP_MAX_AGE_S
 from augtune.settings import env_number
 
-from . import explore, finetune, grid_workers
+from . import assets, explore, finetune
 
 MAX_FILE_SIZE = os.environ.get("AUGTUNE_MAX_UPLOAD", "20mb")
-TEMP_MAX_AGE_S = explore.TEMP_MAX_AGE_S
 DELETE_CACHE = (max(10, TEMP_MAX_AGE_S // 4), TEMP_MAX_AGE_S)
 # Grids at once, per the server. When a grid was half Gradio's Python (one core, the GIL), 2 at once
 # left a 2-core server at ~1.3 cores and 3.2 grids/s under a class's load, and 4 served 3.5 grids/s
-# with a lower p95 (bench/load.py). Grids are now drawn in worker processes (grid_workers.py), one per
+# with a lower p95 (bench/load.py). Grids are now drawn in worker processes (service/grid_workers.py), one per
 # core; 4 events at once keep them fed while the server reads, shares and sends the grids.
 CONCURRENCY = int(os.environ.get("AUGTUNE_CONCURRENCY", 4))
 # Events waiting in Gradio's queue; more get "the queue is full". Set here because on ZeroGPU Gradio
@@ -35,11 +38,8 @@ QUEUE_MAX_SIZE = env_number("AUGTUNE_QUEUE_MAX_SIZE", 500)
 
 
 def translations() -> gr.I18n:
-    merged: dict[str, dict[str, str]] = {}
-    for strings in (explore.STRINGS, finetune.STRINGS):
-        for locale, table in strings.items():
-            merged.setdefault(locale, {}).update(table)
-    return gr.I18n(**merged)
+    """Gradio's labels from the app's one table per language (augtune.service.i18n)."""
+    return gr.I18n(**{locale: dict(table) for locale, table in STRINGS.items()})
 
 
 def save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
@@ -158,20 +158,9 @@ def _sweep_periodically(demo: gr.Blocks) -> None:
             traceback.print_exc()
 
 
-def share_the_heap_between_threads(arenas: int = 2) -> None:
-    """Cap glibc's malloc arenas (by default up to 8 per core). Every thread that draws grids (Gradio's
-    worker threads, the tile threads) fragments its own arena with the grids' arrays and strings, and
-    a fragmented arena is never given back: the server's memory crept ~50 MB a round of bench/load.py.
-    A no-op where there is no glibc."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # M_ARENA_MAX
-    except (OSError, AttributeError):
-        pass
-
-
 def launch(demo: gr.Blocks, **overrides) -> None:
     share_the_heap_between_threads()
-    explore.start_grid_workers(grid_workers.count_from_environment())
+    grids.start_grid_workers(grid_workers.count_from_environment())
     threading.Thread(target=_sweep_periodically, args=(demo,), name="augtune-temp-sweeper", daemon=True).start()
     settings = dict(
         server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
@@ -179,8 +168,8 @@ def launch(demo: gr.Blocks, **overrides) -> None:
         max_file_size=MAX_FILE_SIZE,
         i18n=translations(),
         theme=gr.themes.Soft(text_size="lg"),  # read from the back of a classroom
-        css=explore.CSS + getattr(finetune, "CSS", ""),
-        js=explore.busy_js(),
+        css=assets.CSS,
+        js=assets.busy_js(),
     )
     settings.update(overrides)
     demo.launch(**settings)

@@ -34,9 +34,13 @@ from PIL import Image
 from augtune import jobs
 from augtune.spec import AugSpec
 
+from .explore_html import render_grid
+from .memory import return_freed_memory, share_the_heap_between_threads
+from .pictures import IMAGE_CACHE_IDLE_S, Pictures, image_bytes
+
 DEFAULT_COUNT = min(4, os.cpu_count() or 1)
 PROCESS_NAME = "augtune-grids"
-START_TIMEOUT_S = 120.0  # importing torch and Gradio on a busy 2-core machine takes seconds, not minutes
+START_TIMEOUT_S = 120.0  # importing torch on a busy 2-core machine takes seconds, not minutes
 ANSWER_TIMEOUT_S = 60.0  # a grid takes ~0.1 s; a worker silent this long is stuck and is replaced
 RESTART_WINDOW_S = 60.0
 _KNOWN_PICTURES = 1_000  # how many digests the server remembers per worker (the worker says when it lacks one)
@@ -80,7 +84,7 @@ class _Worker:
 
 
 class GridWorkers:
-    """`count` processes drawing grids as `augtune.ui.explore.render_grid` does, each keeping pictures
+    """`count` processes drawing grids as `augtune.service.explore_html.render_grid` does, each keeping pictures
     within `picture_bytes`; `draw_here` (that same drawing, in this process) stands in when none is up."""
 
     def __init__(self, count: int, draw_here: Draw, picture_bytes: int) -> None:
@@ -197,8 +201,8 @@ class GridWorkers:
 
 def restart_delay(deaths: list[float], now: float) -> float:
     """How long to wait before replacing a worker that died, given when workers died (monotonic seconds).
-    Starting one costs ~7 s of CPU (torch, Gradio): a picture that crashed a worker on every grid must not
-    make every grid pay for that. The server draws grids itself meanwhile."""
+    Starting one costs ~5 s of CPU (torch; it loads no Gradio): a picture that crashed a worker on every grid
+    must not make every grid pay for that. The server draws grids itself meanwhile."""
     recent = [death for death in deaths if now - death < RESTART_WINDOW_S]
     return 0.0 if len(recent) <= 2 else RESTART_WINDOW_S
 
@@ -225,35 +229,32 @@ def serve(connection, picture_bytes: int) -> None:
     jobs._exit_with_parent()
     import cv2
 
-    from augtune.ui import explore
-    from augtune.ui.app import share_the_heap_between_threads
-
     _name_process(PROCESS_NAME)
     cv2.setNumThreads(1)  # the worker already draws a grid's tiles on two threads
     share_the_heap_between_threads()
-    pictures = explore.Pictures(picture_bytes, explore.IMAGE_CACHE_IDLE_S, explore._image_bytes)
+    pictures = Pictures(picture_bytes, IMAGE_CACHE_IDLE_S, image_bytes)
     # Pictures idle past their time leave even when no grid comes: after a class, memory goes back.
-    expire_every_s = max(1.0, min(60.0, explore.IMAGE_CACHE_IDLE_S / 2))
+    expire_every_s = max(1.0, min(60.0, IMAGE_CACHE_IDLE_S / 2))
     connection.send("ready")
     while True:
         try:
             if not connection.poll(expire_every_s):
                 if pictures.expire():
-                    explore._return_freed_memory()
+                    return_freed_memory()
                 continue
             _, digest, spec_json, locale, payload = connection.recv()
         except (EOFError, OSError):
             return
         try:
             if pictures.expire():
-                explore._return_freed_memory()
+                return_freed_memory()
             if payload is not None:
                 pictures.put(digest, _picture(payload))
             image = pictures.get(digest)
             if image is None:
                 answer: tuple = ("missing",)
             else:
-                answer = ("grid", explore.render_grid(image, AugSpec.from_json(spec_json), locale))
+                answer = ("grid", render_grid(image, AugSpec.from_json(spec_json), locale))
         except Exception as error:  # noqa: BLE001 - the server shows the sentence; the worker lives on
             answer = ("error", isinstance(error, ValueError), str(error))
         try:

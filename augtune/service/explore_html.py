@@ -1,0 +1,101 @@
+"""Everything Explore shows for one spec, as HTML and text: the tiles with their pictures inline, the
+original with each sample's crop box, the legend, the code, the download link and the status line."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import urllib.parse
+from typing import Any
+
+from PIL import Image
+
+from augtune import sample_grid, spec_to_code
+from augtune.figures import box_colour, draw_crop_boxes
+from augtune.spec import AugSpec
+
+from .explore_text import tile_caption
+from .i18n import text
+
+TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
+ORIGINAL_MAX_SIDE = 720
+# Colour is what the tab is about: no chroma subsampling (4:4:4). A 224-px tile differs from its pixels
+# by 1.5 grey levels on average (Gradio's default, 75 and 4:2:0: 2.5) and takes ~15 kB.
+JPEG_QUALITY = 90
+
+
+def download_html(spec: AugSpec, locale: str) -> str:
+    """A link that saves the spec as `augtune-settings.json`, the file inside it as a data URL: a file
+    on the server per grid would cost a save, a copy into Gradio's cache and a sweep (a class made
+    1 000 a round of bench/load.py)."""
+    data = urllib.parse.quote(spec.to_json(), safe="")
+    return (f'<a class="augtune-download" download="augtune-settings.json" '
+            f'href="data:application/json;charset=utf-8,{data}">{html.escape(text(locale, "code.download"))}</a>')
+
+
+def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
+    """Everything the tab shows for one spec: the tiles (as HTML), the boxed original and its legend,
+    the code, the status line."""
+    photo_size = image.info.get("original_size")  # boxes and params in the uploaded photo's own pixels
+    tiles = sample_grid(image, spec, max_side=TILE_MAX_SIDE, source_size=photo_size)
+    captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
+    return {
+        "grid": grid_html([tile.image for tile in tiles], captions, spec.columns),
+        "original": original_html(draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE, source_size=photo_size),
+                                  locale),
+        "legend": legend_html(captions),
+        "code": spec_to_code(spec),
+        "download": download_html(spec, locale),
+        "status": text(locale, "status.ok", n=spec.samples, width=image.width, height=image.height, seed=spec.seed),
+    }
+
+
+def original_html(picture: Image.Image, locale: str) -> str:
+    """The boxed original inline, like the tiles (see `grid_html`); a click shows it full screen."""
+    return (f'<img class="augtune-original-picture" src="{jpeg_data_url(picture)}" width="{picture.width}" '
+            f'height="{picture.height}" alt="{html.escape(text(locale, "original.label"))}" '
+            f'title="{html.escape(text(locale, "original.fullscreen"))}">')
+
+
+def grid_html(pictures: list[Image.Image], captions: list[str], columns: int) -> str:
+    """The tiles as one piece of HTML, each picture inline as a JPEG data URL, numbered in its crop box's
+    colour, with its caption cut to a line (whole in the legend, and when the tile is opened).
+
+    Not a gr.Gallery: Gradio saves, hashes, path-checks and serves every picture of a gallery as a file
+    of its own: for 16 tiles, a third of the server's CPU per grid beside the drawing (one grid at a time,
+    16 tiles of a 1600-px photo: 317 ms of CPU with the gallery, 265 ms inline). Inline, a grid is one
+    message, and its tiles leave no temp files behind."""
+    buttons = []
+    for number, (picture, caption) in enumerate(zip(pictures, captions, strict=True), 1):
+        red, green, blue = box_colour(number)
+        _, _, sampled = caption.partition(" · ")
+        buttons.append(
+            f'<button type="button" class="augtune-tile" aria-expanded="false"><span class="augtune-tile-picture">'
+            f'<img src="{jpeg_data_url(picture)}" alt="{html.escape(caption)}" width="{picture.width}" '
+            f'height="{picture.height}"><span class="augtune-badge augtune-tile-number" '
+            f'style="background: rgb({red}, {green}, {blue})">{number}</span></span>'
+            f'<span class="augtune-tile-caption">{html.escape(sampled)}</span></button>'
+        )
+    return (f'<div class="augtune-tiles" style="grid-template-columns: repeat({columns}, minmax(0, 1fr))">'
+            f'{"".join(buttons)}</div>')
+
+
+def jpeg_data_url(picture: Image.Image) -> str:
+    buffer = io.BytesIO()
+    picture.save(buffer, "JPEG", quality=JPEG_QUALITY, subsampling=0)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def legend_html(captions: list[str]) -> str:
+    """The tiles' captions as a list whose numbers wear the colours of their crop boxes: a tile's
+    caption is cut to one line, this is where a class reads them whole."""
+    rows = []
+    for number, caption in enumerate(captions, 1):
+        red, green, blue = box_colour(number)
+        number_text, _, rest = caption.partition(" · ")
+        rows.append(
+            f'<li><span class="augtune-badge" style="background: rgb({red}, {green}, {blue})">'
+            f"{html.escape(number_text.lstrip('#'))}</span> {html.escape(rest)}</li>"
+        )
+    return f'<ol class="augtune-legend">{"".join(rows)}</ol>'

@@ -520,6 +520,18 @@ def test_a_bad_settings_file_changes_nothing_and_says_why(tmp_path):
     assert outputs[-1] == "⚠ “色调”必须在 0 到 0.5 之间，当前为 3。"
 
 
+def test_a_settings_file_of_steps_is_refused_by_the_sliders_not_dropped(tmp_path):
+    """The sliders cannot hold a pipeline of steps: the file is refused in a sentence instead of half loaded."""
+    import gradio as gr
+
+    path = tmp_path / "steps.json"
+    path.write_text(json.dumps({"steps": [{"op": "RandomRotation", "degrees": 30}]}))
+    for locale, start in (("en", "⚠ This settings file is a pipeline of steps"), ("zh-CN", "⚠ 该设置文件是由多个步骤组成的流水线")):
+        outputs = explore_events.on_settings_upload(locale, None, str(path), None)
+        assert outputs[:-1] == [gr.skip()] * (len(FIELDS) + 5)
+        assert outputs[-1].startswith(start) and "/augment" in outputs[-1]
+
+
 def test_an_unreadable_upload_keeps_the_current_image(tmp_path):
     import gradio as gr
 

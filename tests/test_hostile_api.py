@@ -557,3 +557,57 @@ def test_after_all_of_that_the_server_still_serves(client, app_server):
     cat = augtune.load_image(Path(augtune.__file__).resolve().parents[1] / "assets" / "cat.png")
     assert params == json.loads(json.dumps([tile.params for tile in augtune.sample_grid(cat, spec, 3, 7)]))
     assert math.isfinite(peak_rss_mb(app_server.process.pid))
+
+
+# ----------------------------------------------------------------------------------- pipelines of steps
+
+
+from augtune.ops import OPS  # noqa: E402
+from tests.test_ops import EXAMPLES  # noqa: E402
+
+# Per kind of param: what a prankster sends, and the start of the sentence it gets.
+HOSTILE = {
+    "float": [(1e30, "must be between"), ("NaN", "must be a finite number"), ('"x"', "must be a number")],
+    "int": [(-(10**9), "must be between"), (2.5, "must be a whole number"), ("[1, 2]", "must be a number")],
+    "bool": [('"yes"', "must be true or false")],
+    "choice": [('"sideways"', "must be one of")],
+    "range": [("[1e30, 1e31]", "must be"), ("[0.5]", "must be a pair"), ("null", "must be a pair")],
+    "pair": [("[-5, 1e30]", "must be between"), ('"0.1"', "must be a pair")],
+    "spread": [("1e30", "must be between"), ("[Infinity, 1]", "must be a finite number")],
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_param_of_every_op_answers_hostile_values_with_a_sentence(client, app_server, name):
+    """Each op, each param, each hostile value through /augment: one sentence naming the op's field; then the
+    op's example still draws a grid (the server still serves)."""
+    example = json.dumps({"op": name, **EXAMPLES[name]})
+    for param in OPS[name].params:
+        for literal, start in HOSTILE[param.kind]:
+            settings = example[:-1] + f', "{param.name}": {literal}}}'
+            message = refusal(client, None, f'{{"steps": [{settings}], "samples": 1}}', 1, None)
+            assert message.startswith(f"{name}.{param.name} {start}"), (param.name, literal, message)
+            assert message.endswith(".") and "\n" not in message and leaks_nothing(message, app_server)
+    tiles, params = client.predict(None, json.dumps({"steps": [json.loads(example)], "samples": 2}), 2, 0,
+                                   api_name="/augment")
+    assert len(tiles) == 2 and params[0]["steps"][0]["op"] == name
+
+
+def test_a_grid_of_steps_comes_back_with_each_ops_values_and_captions(client):
+    settings = {"steps": [{"op": "RandomRotation", "degrees": 30},
+                          {"op": "RandomApply", "p": 0.5, "transforms": [{"op": "GaussianBlur", "kernel_size": 5}]},
+                          {"op": "RandomResizedCrop", "size": 64}], "samples": 4, "columns": 2, "seed": 0}
+    tiles, params = client.predict(None, json.dumps(settings), 4, 3, api_name="/augment")
+    assert [entry["op"] for entry in params[0]["steps"]][:2] == ["RandomRotation", "RandomApply"]
+    assert all(tile["caption"].startswith(f"#{number} · Random rotation: angle") for number, tile in enumerate(tiles, 1))
+    local = augtune.sample_grid(augtune.load_image(Path(augtune.__file__).parents[1] / "assets" / "cat.png"),
+                                AugSpec.from_dict({**settings, "seed": 3}))
+    assert [tile.params for tile in local] == params
+
+
+def test_steps_that_cannot_run_on_the_picture_get_one_sentence(client, app_server):
+    message = refusal(client, None, json.dumps({"steps": [{"op": "RandomCrop", "size": 2000}]}), 1, None)
+    assert message.startswith("RandomCrop cannot run on a picture of 451 x 300 pixels: ")
+    assert leaks_nothing(message, app_server)
+    message = refusal(client, None, json.dumps({"steps": [{"op": "Sharpen"}]}), 1, None)
+    assert message.startswith("step 1: there is no op 'Sharpen'; the ops are ")

@@ -128,9 +128,12 @@ def _walk(drawn, steps, transforms, size, image=None, partner=None):
                 size, image = _walk(drawn, step.children, list(transform.transforms), size, image, partner)
             continue
         op = OPS[step.op]
-        result = op.draw(transform, size)
-        drawn.append((step, transform, result))
-        size = op.output_size(transform, result, size)
+        try:
+            result = op.draw(transform, size)
+            drawn.append((step, transform, result))
+            size = op.output_size(transform, result, size)
+        except (ValueError, TypeError, RuntimeError) as error:  # v2's own refusal, e.g. a crop larger than the picture
+            raise _cannot_run(op, size, error) from None
         if size[0] * size[1] > MAX_PIXELS:
             raise ValueError(f"{step.op} would make a picture of {size[0]} x {size[1]} pixels, more than the "
                              f"{MAX_PIXELS / 1e6:g} megapixels allowed; put a crop or resize before it, or make it smaller.")
@@ -140,9 +143,18 @@ def _walk(drawn, steps, transforms, size, image=None, partner=None):
 
 
 def _render_one(op, transform, image, result, partner):
-    if op.family == "mixing":
-        return op.render(transform, image, result, partner=_like(partner, image))
-    return op.render(transform, image, result)
+    try:
+        if op.family == "mixing":
+            return op.render(transform, image, result, partner=_like(partner, image))
+        return op.render(transform, image, result)
+    except (ValueError, TypeError, RuntimeError) as error:
+        size = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
+        raise _cannot_run(op, size, error) from None
+
+
+def _cannot_run(op, size: tuple[int, int], error: Exception) -> ValueError:
+    reason = str(error).strip().rstrip(".") or type(error).__name__
+    return ValueError(f"{op.name} cannot run on a picture of {size[0]} x {size[1]} pixels: {reason}.")
 
 
 def render_sample(image: Image.Image, sample: Sample, partner: Image.Image | None = None) -> Image.Image:

@@ -8,7 +8,7 @@ from typing import Any
 
 from augtune.spec import STAGES, AugSpec
 
-FIELDS = [field.name for field in dataclasses.fields(AugSpec)]
+FIELDS = [field.name for field in dataclasses.fields(AugSpec) if field.name != "steps"]  # the sliders: the flat form
 ORDERS = [",".join(order) for order in itertools.permutations(STAGES)]
 HISTOGRAM_DRAWS = 2000
 

@@ -6,12 +6,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from augtune.ops import steps_caption
+
 from .explore_form import FIELDS
 from .i18n import text
 
 
 def tile_caption(number: int, params: dict[str, Any], locale: str = "en") -> str:
     """What was sampled for tile `number`, in pipeline order, short enough for a gallery caption."""
+    if "steps" in params:  # a pipeline of steps: each op says what was drawn for it
+        return f"#{number} · " + (steps_caption(params["steps"], locale) or text(locale, "caption.unchanged"))
     parts: list[str] = []
     for key in params:
         if key in ("hflip", "vflip"):

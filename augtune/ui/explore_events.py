@@ -78,6 +78,8 @@ def on_settings_upload(locale: str, image_path: str | None, upload: str | None, 
         if not upload:
             raise ValueError(text(locale, "error.settings_file"))
         spec = AugSpec.from_json(Path(upload).read_bytes())
+        if spec.steps is not None:  # the sliders would silently drop the steps
+            raise ValueError(text(locale, "error.steps_settings"))
     except ValueError as error:
         return [gr.skip()] * (len(FIELDS) + 5) + [_warning(localize_error(str(error), locale))]
     outputs = _widget_updates(spec) + _show(image_path, locale, tuple(widgets_from_spec(spec)), request)

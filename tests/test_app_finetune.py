@@ -284,3 +284,15 @@ def test_the_pages_numbers_are_checked_where_the_training_config_checks_them(fie
     with pytest.raises(Refusal) as refused:
         make_config(**{**settings, field: value})
     assert str(refused.value) == sentence
+
+
+def test_the_api_trains_with_a_pipeline_of_steps_and_names_it():
+    """A pipeline of steps (any torchvision op, as Explore's /augment takes it) is a training config's augment too."""
+    from augtune.service.finetune_html import spec_summary
+    from augtune.service.finetune_logic import api_config
+
+    steps = {"steps": [{"op": "RandomRotation", "degrees": 20}, {"op": "TrivialAugmentWide"},
+                       {"op": "RandomResizedCrop", "size": 48}, {"op": "CutMix"}]}
+    config = api_config({"data": "synthetic", "epochs": 1, "augment": steps})
+    assert [step.op for step in config.augment.steps] == ["RandomRotation", "TrivialAugmentWide", "RandomResizedCrop", "CutMix"]
+    assert spec_summary(config.augment) == "RandomRotation → TrivialAugmentWide → RandomResizedCrop → CutMix"

@@ -89,6 +89,8 @@ def spec_summary(spec: AugSpec | None) -> str:
     """The training pipeline in torchvision's words, one line."""
     if spec is None:
         return "—"
+    if spec.steps is not None:  # a pipeline of steps says itself: the ops' names in order
+        return " → ".join(step.op for step in spec.steps) or "—"
     stages = {
         "flip": " + ".join(
             part

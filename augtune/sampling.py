@@ -28,7 +28,7 @@ from PIL import Image, ImageStat
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from .ops.steps import sample_steps, sample_values, steps_params, steps_values
+from .ops.steps import rng_lock, sample_steps, sample_values, steps_params, steps_values
 from .pipeline import build_pipeline
 from .spec import AugSpec
 
@@ -39,9 +39,6 @@ _THUMB_SIDE = 256  # where the mean grey for contrast comes from
 _WHOLE_ARRAY_PIXELS = 2048 * 2048
 _JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
 
-# Torch's global RNG is process-wide: without this lock two requests seeding it at once would
-# interleave their draws and neither grid would be reproducible.
-_rng_lock = threading.Lock()
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="augtune-tiles")
 
 
@@ -263,7 +260,7 @@ def sample_grid(
 
 def sample_plans(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) -> list[_Plan]:
     pipeline = build_pipeline(spec)
-    with _rng_lock, torch.random.fork_rng(devices=[]):
+    with rng_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return [_draw(pipeline.transforms, image_size) for _ in range(n)]
 

@@ -47,6 +47,7 @@ from .batch_augment import BatchAugment
 from .data import Cancelled, DataSet, Split, TrainError, load, stored_side
 from .model import (build_model, choose_weights, freeze_backbone, init_head_rows, param_groups, parse_head_rows,
                     pretrained_head, speed_up_tiny_maps)
+from .ops import OPS
 from .pipeline import build_pipeline
 from .spec import PRESETS, AugSpec, check_number, format_number
 
@@ -361,7 +362,7 @@ def train_transform(spec: AugSpec | None, image_size: int) -> BatchAugment:
 
 
 def _is_mix(step) -> bool:
-    return step.op in ("MixUp", "CutMix")
+    return step.op in OPS and OPS[step.op].family == "mixing"
 
 
 def batch_mixer(spec: AugSpec | None, classes: int) -> v2.Transform | None:

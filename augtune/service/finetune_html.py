@@ -1,6 +1,6 @@
-"""The Fine-tune tab's panels as HTML, in both languages at once (`finetune_text.both`): what a data
-choice holds, the model's and the recipe's notes, the training augmentation, each run's status and the
-results after training."""
+"""The Fine-tune tab's panels as HTML, each in the one language of the locale its event reports
+(`finetune_text.say`): what a data choice holds, the model's and the recipe's notes, the training
+augmentation, each run's status and the results after training."""
 
 from __future__ import annotations
 
@@ -12,53 +12,53 @@ from augtune.lesson import RECIPES
 from augtune.spec import AugSpec
 
 from .finetune_logic import MODEL_RECIPE, augment_spec
-from .finetune_text import both, both_engine
+from .finetune_text import say, say_engine
 
 
-def describe_data(kind: str, folder: str | None = None, zip_file: str | None = None) -> str:
+def describe_data(locale: str | None, kind: str, folder: str | None = None, zip_file: str | None = None) -> str:
     """HTML: the classes and image counts of a data choice, before any training."""
     from augtune import data
 
     if kind == "folder" and not folder:
-        return both("ft.data.pick_folder")
+        return say(locale, "ft.data.pick_folder")
     if kind == "zip" and not zip_file:
-        return both("ft.data.pick_zip")
+        return say(locale, "ft.data.pick_zip")
     source = {"folder": folder, "zip": zip_file}.get(kind, kind)
     try:
         info = data.describe(source)
     except (data.TrainError, ValueError, OSError) as error:
-        return f'<div class="ft-error">{html.escape(str(error))}</div>'
-    parts = [data_table(info)]
+        return f'<div class="ft-error">{say_engine(locale, str(error))}</div>'
+    parts = [data_table(locale, info)]
     if kind == "synthetic":
-        parts.append(f"<p>{both('ft.data.bias')}</p>")
+        parts.append(f"<p>{say(locale, 'ft.data.bias')}</p>")
     elif kind in ("hotdog", "cifar10"):
         if _downloaded(kind):
-            parts.append(f"<p>{both('ft.data.cached')}</p>")
+            parts.append(f"<p>{say(locale, 'ft.data.cached')}</p>")
         elif data.offline():
-            parts.append(f'<p class="ft-error">{both("ft.data.offline")}</p>')
+            parts.append(f'<p class="ft-error">{say(locale, "ft.data.offline")}</p>')
         else:
-            parts.append(f"<p>{both('ft.data.download')}</p>")
+            parts.append(f"<p>{say(locale, 'ft.data.download')}</p>")
     elif info.get("note"):
-        parts.append(f'<p class="ft-small">{html.escape(info["note"])}</p>')
+        parts.append(f'<p class="ft-small">{say_engine(locale, info["note"])}</p>')
     skipped = info.get("skipped") or {}
     if any(skipped.values()):
-        parts.append(f'<p class="ft-small">{both("ft.data.skipped", unreadable=skipped.get("unreadable", 0), not_images=skipped.get("not_images", 0))}</p>')
+        parts.append(f'<p class="ft-small">{say(locale, "ft.data.skipped", unreadable=skipped.get("unreadable", 0), not_images=skipped.get("not_images", 0))}</p>')
     return "".join(parts)
 
 
-def data_table(info: dict) -> str:
+def data_table(locale: str | None, info: dict) -> str:
     classes = info.get("classes") or []
     train, test = info.get("train_counts") or {}, info.get("test_counts") or {}
-    head = "".join(f"<th>{both(key)}</th>" for key in ("ft.data.head.class", "ft.data.head.train", "ft.data.head.test"))
+    head = "".join(f"<th>{say(locale, key)}</th>" for key in ("ft.data.head.class", "ft.data.head.train", "ft.data.head.test"))
     rows = "".join(
         f"<tr><td>{html.escape(str(name))}</td><td>{train.get(name, 0)}</td><td>{test.get(name, 0)}</td></tr>"
         for name in classes
     )
     total = (
-        f"<tr><td><b>{both('ft.data.total')}</b></td><td><b>{sum(train.values())}</b></td>"
+        f"<tr><td><b>{say(locale, 'ft.data.total')}</b></td><td><b>{sum(train.values())}</b></td>"
         f"<td><b>{sum(test.values())}</b></td></tr>"
     )
-    caption = both("ft.data.classes", count=len(classes))
+    caption = say(locale, "ft.data.classes", count=len(classes))
     return f'<table class="ft-table"><caption>{caption}</caption><tr>{head}</tr>{rows}{total}</table>'
 
 
@@ -70,19 +70,19 @@ def _downloaded(kind: str) -> bool:
     return (cache_dir() / "cifar10" / "cifar-10-batches-py").is_dir()
 
 
-def recipe_fields(model: str) -> tuple[float, float, str, float, str]:
+def recipe_fields(locale: str | None, model: str) -> tuple[float, float, str, float, str]:
     """lr, head multiplier, optimiser and weight decay of the model's lesson recipe, and the line naming it."""
     name = MODEL_RECIPE.get(model, "finetune")
     settings = RECIPES[name].settings
-    note = f'<span class="ft-small">{both(f"ft.recipe.{name}")}</span>'
+    note = f'<span class="ft-small">{say(locale, f"ft.recipe.{name}")}</span>'
     return settings["lr"], settings["head_lr_mult"], settings["optimizer"], settings["weight_decay"], note
 
 
-def model_note() -> str:
+def model_note(locale: str | None) -> str:
     from augtune.model import imagenet_weights_state
 
     state, reason = imagenet_weights_state()
-    return both(f"ft.model.{state}", reason=reason)
+    return say(locale, f"ft.model.{state}", reason=reason)
 
 
 def spec_summary(spec: AugSpec | None) -> str:
@@ -114,39 +114,39 @@ def spec_summary(spec: AugSpec | None) -> str:
     return " → ".join(stages[stage] for stage in spec.active_stages) or "—"
 
 
-def augment_note(choice: str, explore_spec: AugSpec | None, connected: bool) -> str:
+def augment_note(locale: str | None, choice: str, explore_spec: AugSpec | None, connected: bool) -> str:
     spec = augment_spec(choice, explore_spec)
-    parts = [both("ft.augment.uses", summary=spec_summary(spec))]
+    parts = [say(locale, "ft.augment.uses", summary=spec_summary(spec))]
     if choice == "explore" and not connected:
-        parts.append(both("ft.augment.explore_default"))
-    parts.append(f'<br><span class="ft-small">{both("ft.augment.test")}</span>')
+        parts.append(say(locale, "ft.augment.explore_default"))
+    parts.append(f'<br><span class="ft-small">{say(locale, "ft.augment.test")}</span>')
     return " ".join(parts)
 
 
-def render_status(snaps: list[dict], lost: bool = False) -> str:
+def render_status(locale: str | None, snaps: list[dict], lost: bool = False) -> str:
     if not snaps:
-        return both("ft.msg.lost") if lost else both("ft.msg.idle")
-    return "".join(_run_status(snap, len(snaps) > 1) for snap in snaps)
+        return say(locale, "ft.msg.lost" if lost else "ft.msg.idle")
+    return "".join(_run_status(locale, snap, len(snaps) > 1) for snap in snaps)
 
 
-def _run_status(snap: dict, named: bool) -> str:
+def _run_status(locale: str | None, snap: dict, named: bool) -> str:
     status = snap["status"]
     title = f"<b>{html.escape(snap['label'])}</b>: " if named else ""
     if status == "queued":
-        body = f'<span class="ft-queued">{both("ft.msg.queued", position=snap["position"])}</span>'
+        body = f'<span class="ft-queued">{say(locale, "ft.msg.queued", position=snap["position"])}</span>'
     elif status in ("running", "cancelling"):
-        body = _running(snap)
+        body = _running(locale, snap)
         if status == "cancelling":
-            body = both("ft.msg.cancelling") + " " + body
+            body = say(locale, "ft.msg.cancelling") + " " + body
     elif status == "done":
         rows = snap["rows"]
         acc = f"{rows[-1]['test_acc']:.3f}" if rows else "—"
         seconds = f"{(snap['finished'] or 0) - (snap['started'] or 0):.0f}"
-        body = both("ft.msg.done", acc=acc, epochs=len(rows), seconds=seconds)
+        body = say(locale, "ft.msg.done", acc=acc, epochs=len(rows), seconds=seconds)
     elif status == "failed":
-        body = f'<span class="ft-error">{both("ft.msg.failed", error=snap["error"])}</span>'
+        body = f'<span class="ft-error">{say(locale, "ft.msg.failed", error=snap["error"])}</span>'
     else:
-        body = both("ft.msg.cancelled") + (f" {both_engine(snap['error'])}" if snap.get("error") else "")
+        body = say(locale, "ft.msg.cancelled") + (f" {say_engine(locale, snap['error'])}" if snap.get("error") else "")
     return f'<div class="ft-run">{title}{body}</div>'
 
 
@@ -155,26 +155,26 @@ def _run_status(snap: dict, named: bool) -> str:
 _PERCENT = re.compile(r"(\d+(?:\.\d+)?) %")
 
 
-def _running(snap: dict) -> str:
+def _running(locale: str | None, snap: dict) -> str:
     device = snap.get("device") or {}
     progress = snap.get("progress") or {}
     epochs = snap["config"].get("epochs", 0)
     if not device:
-        line = both("ft.msg.starting")
+        line = say(locale, "ft.msg.starting")
     else:
-        line = both("ft.msg.running", device=device.get("device", "?"))
+        line = say(locale, "ft.msg.running", device=device.get("device", "?"))
         if device.get("amp"):
-            line += " · " + both("ft.msg.amp")
+            line += " · " + say(locale, "ft.msg.amp")
         if device.get("processes"):
-            line += " · " + both("ft.msg.processes", count=device["processes"])
+            line += " · " + say(locale, "ft.msg.processes", count=device["processes"])
     message = snap.get("message") or ""
     if message and not progress.get("batches"):  # preparing: downloading, decoding, loading weights
-        line += f' <span class="ft-small">· {both_engine(message)}</span>'
+        line += f' <span class="ft-small">· {say_engine(locale, message)}</span>'
         if percent := _PERCENT.search(message):
             line += _bar(float(percent.group(1)) / 100, "ft-download-bar")
     if progress.get("batches"):
         epoch, batch, batches = progress["epoch"], progress["batch"], progress["batches"]
-        line += '<br><span class="ft-small">' + both("ft.msg.epoch", epoch=epoch, epochs=epochs, batch=batch, batches=batches) + "</span>"
+        line += '<br><span class="ft-small">' + say(locale, "ft.msg.epoch", epoch=epoch, epochs=epochs, batch=batch, batches=batches) + "</span>"
         within = batch / batches
         overall = ((epoch - 1) + within) / max(1, epochs)
         line += _bar(within, "ft-epoch-bar") + _bar(overall, "ft-total-bar")
@@ -186,7 +186,7 @@ def _bar(fraction: float, css_id: str) -> str:
     return f'<div class="ft-bar {css_id}" title="{percent:.0f} %"><div style="width:{percent:.1f}%"></div></div>'
 
 
-def results_html(snaps: list[dict]) -> str:
+def results_html(locale: str | None, snaps: list[dict]) -> str:
     """Final accuracies beside the lesson's, and per-class accuracy, for the finished runs."""
     done = [snap for snap in snaps if snap["status"] == "done" and snap.get("result")]
     if not done:
@@ -196,8 +196,8 @@ def results_html(snaps: list[dict]) -> str:
         for snap in done if snap["rows"]
     )
     parts = [
-        f'<table class="ft-table"><tr><th></th><th>{both("ft.results.final")}</th></tr>{finals}</table>',
-        f'<p class="ft-small">{_lesson_line(done[0]["config"].get("data", ""))}</p>',
+        f'<table class="ft-table"><tr><th></th><th>{say(locale, "ft.results.final")}</th></tr>{finals}</table>',
+        f'<p class="ft-small">{_lesson_line(locale, done[0]["config"].get("data", ""))}</p>',
     ]
     classes = done[0]["result"].get("classes") or []
     head = "".join(f"<th>{html.escape(name)}</th>" for name in classes)
@@ -206,9 +206,9 @@ def results_html(snaps: list[dict]) -> str:
         per_class = snap["result"].get("per_class_acc") or {}
         cells = "".join(_accuracy_cell(per_class.get(name)) for name in classes)
         body += f"<tr><td>{html.escape(snap['label'])}</td>{cells}</tr>"
-    parts.append(f'<p><b>{both("ft.results.per_class")}</b></p><table class="ft-table"><tr><th></th>{head}</tr>{body}</table>')
+    parts.append(f'<p><b>{say(locale, "ft.results.per_class")}</b></p><table class="ft-table"><tr><th></th>{head}</tr>{body}</table>')
     if len(done) > 1:
-        parts.append(f'<p class="ft-small">{both("ft.results.shown", label=done[0]["label"])}</p>')
+        parts.append(f'<p class="ft-small">{say(locale, "ft.results.shown", label=done[0]["label"])}</p>')
     return "".join(parts)
 
 
@@ -216,7 +216,7 @@ def _accuracy_cell(value: Any) -> str:
     return f"<td>{value:.3f}</td>" if isinstance(value, (int, float)) else "<td>—</td>"
 
 
-def _lesson_line(data: str) -> str:
+def _lesson_line(locale: str | None, data: str) -> str:
     """The lesson's published accuracies for the recipe closest to this run's data."""
     from augtune.report import LESSON_NUMBERS
 
@@ -225,13 +225,13 @@ def _lesson_line(data: str) -> str:
         return f"{low:.3f}" if low == high else f"{low:.2f}–{high:.2f}"
 
     if data == "cifar10":
-        return both("ft.results.lesson_cifar10", value=shown("cifar10_augmented"))
+        return say(locale, "ft.results.lesson_cifar10", value=shown("cifar10_augmented"))
     return (
-        both("ft.results.lesson")
+        say(locale, "ft.results.lesson")
         + " "
-        + both("ft.results.lesson_finetuned", value=shown("hotdog_finetuned"))
+        + say(locale, "ft.results.lesson_finetuned", value=shown("hotdog_finetuned"))
         + " · "
-        + both("ft.results.lesson_scratch", value=shown("hotdog_scratch"))
+        + say(locale, "ft.results.lesson_scratch", value=shown("hotdog_scratch"))
     )
 
 

@@ -14,14 +14,16 @@ from augtune import PRESETS, AugSpec
 from augtune.jobs import JobError, JobManager, new_owner_token
 from augtune.lesson import check_experiment, experiment_configs
 from augtune.model import BUILTIN
+from augtune.train import RANGES
 
-from .finetune_text import engine_text
+from .finetune_text import engine_text, number_refusal
 from .i18n import text
 
 DATA_KINDS = ("synthetic", "hotdog", "cifar10", "folder", "zip")
 MODELS = ("pretrained", "builtin", "scratch", "file")
 AUGMENTS = ("combined_train", "explore", "hotdog_train", "none")
 EXERCISES = ("no-augmentation", "stronger-augmentation", "raised-lr", "frozen-backbone", "hotdog-head")  # augtune.lesson
+# The choices offered; TrainConfig's RANGES decide what is allowed (tests check these lie inside).
 BATCH_SIZES = [8, 16, 32, 64, 128, 256]
 IMAGE_SIZES = [32, 48, 64, 96, 128, 160, 224]
 # The image size each built-in data set is meant to be trained at (the lesson's recipes).
@@ -127,8 +129,15 @@ def make_config(
             augment=augment_spec(augment, explore_spec),
         )
     except ValueError as error:
-        raise Refusal(str(error)) from None
+        raise Refusal(number_refusal(locale, str(error))) from None
     return dataclasses.replace(config, label=run_label(config))
+
+
+def number_limits(name: str) -> dict[str, float]:
+    """A number widget's minimum and maximum: TrainConfig's own range (augtune.train.RANGES), so the page
+    and the training config cannot disagree on what a field may hold."""
+    low, high = RANGES[name]
+    return {"minimum": low, "maximum": high}
 
 
 def widget_number(value: Any, name: str) -> float:
@@ -166,7 +175,7 @@ def exercise_configs(name: str, base, locale: str | None) -> list:
     try:
         check_experiment(name, base)
     except ValueError as error:
-        raise Refusal(engine_text(str(error), locale or "en")) from None
+        raise Refusal(engine_text(str(error), locale)) from None
     return experiment_configs(name, base)
 
 

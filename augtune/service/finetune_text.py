@@ -1,5 +1,5 @@
-"""The Fine-tune tab's sentences: its live panels in both languages at once (the page's CSS shows the one
-of `<html lang>`, so a language switch needs no round trip), and the engine's English sentences in Chinese."""
+"""The Fine-tune tab's sentences, said through the app's one i18n table (`i18n.text`) in the locale each
+event reports, and the engine's English sentences in the page's language."""
 
 from __future__ import annotations
 
@@ -7,16 +7,28 @@ import html
 import re
 from typing import Any
 
-from .i18n import STRINGS, text
+from .i18n import STRINGS, pick_locale, text
 from .strings.zh_CN import ENGINE_SENTENCES
 
 # The engine (augtune.data, model, train, jobs) speaks English, so that the CLI and the logs read the
 # same everywhere; the page translates the sentences a class meets. Unknown ones stay English.
 ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(pattern), zh) for pattern, zh in ENGINE_SENTENCES]
 
+# TrainConfig's number checks (augtune.numbers.check_number) name a field by its config name; the page
+# names it by its widget's label, as Explore does for its settings.
+_NUMBER_ERRORS = [
+    (re.compile(r"^(?P<field>\w+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "ft.error.range"),
+    (re.compile(r"^(?P<field>\w+) must be a whole number, got (?P<value>.+)\.$"), "ft.error.whole"),
+    (re.compile(r"^(?P<field>\w+) must be a (finite )?number, got (?P<value>.+)\.$"), "ft.error.number"),
+    (re.compile(r"^(?P<field>\w+) is empty; enter a number\.$"), "ft.error.empty_number"),
+]
+FIELD_LABELS = {"epochs": "ft.epochs", "batch_size": "ft.batch", "image_size": "ft.size", "lr": "ft.lr",
+                "head_lr_mult": "ft.head", "weight_decay": "ft.wd"}
 
-def engine_text(message: str, locale: str) -> str:
-    if not locale.lower().startswith("zh"):
+
+def engine_text(message: str, locale: str | None) -> str:
+    """An engine sentence in `locale`: Chinese where ENGINE_SENTENCES knows it, else as the engine said it."""
+    if pick_locale(locale) != "zh-CN":
         return message
     for pattern, zh in ENGINE_ZH:
         if match := pattern.match(message):
@@ -24,23 +36,24 @@ def engine_text(message: str, locale: str) -> str:
     return message
 
 
-def both(key: str, **values: Any) -> str:
-    """HTML saying `key` in both languages; the page's CSS shows the one matching its locale. A value
-    that is an engine sentence is shown translated where ENGINE_ZH knows it."""
-    spans = []
-    for locale, css_class in (("en", "ft-l-en"), ("zh-CN", "ft-l-zh")):
-        template = STRINGS[locale].get(key) or STRINGS["en"][key]
-        escaped = {name: html.escape(engine_text(str(value), locale)) for name, value in values.items()}
-        spans.append(f'<span class="{css_class}">{template.format(**escaped)}</span>')
-    return "".join(spans)
+def say(locale: str | None, key: str, **values: Any) -> str:
+    """HTML: `key` in `locale`, its values escaped (and translated where they are engine sentences)."""
+    return text(locale, key, **{name: html.escape(engine_text(str(value), locale)) for name, value in values.items()})
 
 
-def both_engine(message: str) -> str:
-    """An engine sentence (status or failure) in both languages."""
-    return "".join(
-        f'<span class="{css_class}">{html.escape(engine_text(message, locale))}</span>'
-        for locale, css_class in (("en", "ft-l-en"), ("zh-CN", "ft-l-zh"))
-    )
+def say_engine(locale: str | None, message: str) -> str:
+    """HTML: an engine sentence (a status line or a failure) in `locale`."""
+    return html.escape(engine_text(message, locale))
+
+
+def number_refusal(locale: str | None, message: str) -> str:
+    """A training field's number check in the page's words and language; other sentences as engine text."""
+    for pattern, key in _NUMBER_ERRORS:
+        if (match := pattern.match(message)) and match["field"] in FIELD_LABELS:
+            values = match.groupdict()
+            values["field"] = text(locale, FIELD_LABELS[values["field"]])
+            return text(locale, key, **values)
+    return engine_text(message, locale)
 
 
 def refusal_message(locale: str | None, error: Exception) -> str:
@@ -48,4 +61,4 @@ def refusal_message(locale: str | None, error: Exception) -> str:
     code = getattr(error, "code", "")
     if code and f"ft.error.{code}" in STRINGS["en"]:
         return text(locale, f"ft.error.{code}")
-    return str(error)
+    return engine_text(str(error), locale)

@@ -1,5 +1,5 @@
-"""The page's CSS and scripts. Explore sends the page's locale with every event (LOCALE_PROBE_JS); the
-Fine-tune tab's panels carry both languages and its CSS shows the one of `<html lang>`."""
+"""The page's CSS and scripts. Both tabs send the page's locale with every event (LOCALE_PROBE_JS), and the
+Fine-tune tab's panels are said again when it changes (LANGUAGE_WATCH_JS)."""
 
 from __future__ import annotations
 
@@ -116,8 +116,6 @@ def locale_js(inputs: int) -> str:
 
 
 FINETUNE_CSS = """
-.ft-l-en:lang(zh) { display: none; }
-.ft-l-zh:not(:lang(zh)) { display: none; }
 #ft-status { font-size: 1.15rem; }
 #ft-status .ft-run { margin: 0.2rem 0 0.6rem; }
 #ft-status .ft-bar { height: 0.8rem; border-radius: 0.4rem; background: var(--neutral-200); overflow: hidden; margin-top: 0.25rem; }
@@ -131,7 +129,25 @@ FINETUNE_CSS = """
 #ft-log textarea { font-family: var(--font-mono); }
 """
 
-# Fine-tune's events send `<html lang>`, which Gradio sets to the active locale, for the refusals they may raise.
-PAGE_LANG_JS = "(...values) => [document.documentElement.lang || navigator.language || 'en', ...values.slice(1)]"
+# On an empty gr.HTML of the Fine-tune tab (`element`, `trigger`): when the visitor switches language in
+# Gradio's Settings, Gradio redraws its own labels and sets `<html lang>`, but the server's panels stay in the
+# old language until some event redraws them. This clicks the element then, whose event says them again.
+# Gradio redraws the hidden locale element a moment after `<html lang>`, and the event reads that one
+# (LOCALE_PROBE_JS), so the click waits until it shows the new language (at most 2 s).
+LANGUAGE_WATCH_JS = f"""
+const family = (raw) => (raw || '').toLowerCase().startsWith('zh') ? 'zh' : 'en';
+let said = family({LOCALE_PROBE_JS});
+new MutationObserver(() => {{
+    const wanted = family(document.documentElement.lang);
+    if (wanted === said) return;
+    said = wanted;
+    let tries = 0;
+    const send = () => {{
+        if (family({LOCALE_PROBE_JS}) === wanted || ++tries > 40) trigger('click');
+        else setTimeout(send, 50);
+    }};
+    send();
+}}).observe(document.documentElement, {{attributes: true, attributeFilter: ['lang']}});
+"""
 
 CSS = EXPLORE_CSS + FINETUNE_CSS

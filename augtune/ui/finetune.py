@@ -6,9 +6,10 @@ reopened tab gets its run back. While a run is going, a `gr.Timer` polls the man
 each tick is cheap (a snapshot under a lock) and the plot, table and results are only rebuilt when
 something new arrived, so a whole class can watch at once.
 
-Text made on the server for the live panels is rendered in both languages and the page's CSS shows the
-one matching `<html lang>` (which Gradio sets to the active locale), so a language switch needs no
-round trip. Refusals (gr.Error) are written in the locale the browser reports with each click.
+Text made on the server (the live panels, refusals) is said in the one language the page reports with
+each event, the tick's included, read as Explore's events read it (`assets.locale_js`). When the visitor
+switches language in Gradio's Settings, a watcher on the page (`assets.LANGUAGE_WATCH_JS`) asks the server
+to say the panels again in the new one.
 
 The layout and its wiring; the callbacks are in `finetune_events`, what they call in `augtune.service`.
 """
@@ -20,7 +21,7 @@ import functools
 import gradio as gr
 
 from augtune.jobs import JobManager
-from augtune.service.finetune_html import augment_note, describe_data, model_note, recipe_fields
+from augtune.service.finetune_html import augment_note, describe_data, model_note, recipe_fields, render_status
 from augtune.service.finetune_logic import (
     AUGMENTS,
     BATCH_SIZES,
@@ -32,14 +33,27 @@ from augtune.service.finetune_logic import (
     TABLE_HEADERS,
     data_folders,
     default_config,
+    number_limits,
     pretrained_available,
 )
-from augtune.service.finetune_text import both
 
 from . import assets
 from . import finetune_events as events
 
 _ = gr.I18n()  # only makes translation keys; ui/app.py gives launch() the tables (augtune.service.i18n)
+FIRST = "en"  # the panels' words before the tab's first event says them in the page's language
+
+
+class TrainingNumber(gr.Number):
+    """A number field bounded by TrainConfig's range (`number_limits`). The bounds reach the browser; a value
+    outside them is left to TrainConfig's check, which the page says naming the field, in its language
+    (Gradio's own check says "Value 0 is less than minimum value 1." in English)."""
+
+    def get_block_name(self) -> str:
+        return "number"
+
+    def preprocess(self, payload: float | None) -> float | int | None:
+        return None if payload is None else self.round_to_precision(payload, self.precision)
 
 
 def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | None = None) -> JobManager:
@@ -68,35 +82,36 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                                          visible=False, elem_id="ft-folder")
                     zip_file = gr.File(label=_("ft.zip"), file_types=[".zip"], type="filepath", visible=False,
                                        height=100, elem_id="ft-zip")
-                    data_info = gr.HTML(describe_data("synthetic"), elem_id="ft-data-info")
+                    data_info = gr.HTML(describe_data(FIRST, "synthetic"), elem_id="ft-data-info")
                 with gr.Accordion(_("ft.step.model"), open=True):
                     model = gr.Radio([(_(f"ft.model.{name}"), name) for name in MODELS], value=default_model,
                                      label=_("ft.model"), elem_id="ft-model")
                     weights_file = gr.File(label=_("ft.weights"), file_types=[".pt", ".pth"], type="filepath",
                                            visible=False, height=100, elem_id="ft-weights")
-                    model_info = gr.HTML(model_note(), elem_id="ft-model-info")
+                    model_info = gr.HTML(model_note(FIRST), elem_id="ft-model-info")
                 with gr.Accordion(_("ft.step.recipe"), open=True):
                     with gr.Row():
-                        epochs = gr.Number(defaults.epochs, precision=0, minimum=1, maximum=50, label=_("ft.epochs"),
-                                           elem_id="ft-epochs", min_width=100)
+                        epochs = TrainingNumber(defaults.epochs, precision=0, label=_("ft.epochs"), elem_id="ft-epochs",
+                                                min_width=100, **number_limits("epochs"))
                         batch_size = gr.Dropdown(BATCH_SIZES, value=defaults.batch_size, label=_("ft.batch"),
                                                  elem_id="ft-batch", min_width=100)
                         image_size = gr.Dropdown(IMAGE_SIZES, value=defaults.image_size, label=_("ft.size"),
                                                  info=_("ft.size.info"), elem_id="ft-size", min_width=100)
-                    default_lr, default_head, default_optimizer, default_wd, default_recipe = recipe_fields(default_model)
+                    default_lr, default_head, default_optimizer, default_wd, default_recipe = recipe_fields(FIRST, default_model)
                     recipe_info = gr.HTML(default_recipe, elem_id="ft-recipe-info")
                     with gr.Row():
-                        lr = gr.Number(default_lr, label=_("ft.lr"), minimum=0, elem_id="ft-lr", min_width=100)
-                        head_lr_mult = gr.Number(default_head, label=_("ft.head"), info=_("ft.head.info"),
-                                                 minimum=0, elem_id="ft-head", min_width=100)
+                        lr = TrainingNumber(default_lr, label=_("ft.lr"), elem_id="ft-lr", min_width=100,
+                                            **number_limits("lr"))
+                        head_lr_mult = TrainingNumber(default_head, label=_("ft.head"), info=_("ft.head.info"),
+                                                      elem_id="ft-head", min_width=100, **number_limits("head_lr_mult"))
                     with gr.Row():
                         optimizer = gr.Radio([("SGD", "sgd"), ("Adam", "adam")], value=default_optimizer,
                                              label=_("ft.optimizer"), elem_id="ft-optimizer", min_width=100)
-                        weight_decay = gr.Number(default_wd, label=_("ft.wd"), minimum=0, elem_id="ft-wd",
-                                                 min_width=100)
+                        weight_decay = TrainingNumber(default_wd, label=_("ft.wd"), elem_id="ft-wd", min_width=100,
+                                                      **number_limits("weight_decay"))
                     augment = gr.Radio([(_(f"ft.augment.{name}"), name) for name in AUGMENTS], value="combined_train",
                                        label=_("ft.augment"), elem_id="ft-augment")
-                    augment_info = gr.HTML(augment_note("combined_train", None, connected), elem_id="ft-augment-info")
+                    augment_info = gr.HTML(augment_note(FIRST, "combined_train", None, connected), elem_id="ft-augment-info")
             with gr.Column(scale=3):
                 with gr.Row(equal_height=True):
                     start = gr.Button(_("ft.start"), variant="primary", size="lg", elem_id="ft-start", scale=2)
@@ -108,7 +123,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                     with gr.Row():
                         exercise_buttons = {name: gr.Button(_(f"ft.exercise.{name}"), size="sm", min_width=120,
                                                             elem_id=f"ft-exercise-{name}") for name in EXERCISES}
-                status = gr.HTML(both("ft.msg.idle"), elem_id="ft-status", padding=True, container=True)
+                status = gr.HTML(render_status(FIRST, []), elem_id="ft-status", padding=True, container=True)
                 plot = gr.Plot(label=_("ft.plot"), show_label=False, format="png", elem_id="ft-plot")
                 table = gr.Dataframe(headers=TABLE_HEADERS, value=None, label=_("ft.table"), interactive=False,
                                      elem_id="ft-table", max_height=320, wrap=True,
@@ -124,36 +139,44 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                 misclassified = gr.Image(label=_("ft.misclassified"), type="filepath", interactive=False,
                                          format="png", height=340, scale=2, elem_id="ft-misclassified")
             files = gr.File(label=_("ft.downloads"), file_count="multiple", interactive=False, elem_id="ft-downloads")
+        # Empty and out of sight: its script clicks it when the page's language changes.
+        language = gr.HTML("", elem_id="ft-language", js_on_load=assets.LANGUAGE_WATCH_JS)
 
     handle = events.handlers(jobs, connected)
     shown = [status, plot, table, log, results, confusion, misclassified, files, results_panel]  # events.SHOWN
-    # ----- events --------------------------------------------------------------------------------------
+    # ----- events: each sends the page's locale first (assets.locale_js) ----------------------------------
     recipe = [kind, folder, zip_file, model, weights_file, epochs, batch_size, image_size, lr, head_lr_mult,
               optimizer, weight_decay, augment]
     run_outputs = [session, seen, timer, *shown]
-    locale_js = assets.PAGE_LANG_JS
     ui_only = dict(api_visibility="private")
-    start.click(handle.on_start, [locale, session, *recipe, *explore_widgets], run_outputs, js=locale_js,
-                concurrency_id="finetune-submit", concurrency_limit=4, **ui_only)
-    compare.click(handle.on_compare, [locale, session, *recipe, *explore_widgets], run_outputs, js=locale_js,
-                  concurrency_id="finetune-submit", **ui_only)
+
+    def listen(trigger, fn, inputs, outputs, **options):
+        trigger(fn, [locale, *inputs], outputs, js=assets.locale_js(len(inputs) + 1), **ui_only, **options)
+
+    submit = [session, *recipe, *explore_widgets]
+    listen(start.click, handle.on_start, submit, run_outputs, concurrency_id="finetune-submit", concurrency_limit=4)
+    listen(compare.click, handle.on_compare, submit, run_outputs, concurrency_id="finetune-submit")
     for name, button in exercise_buttons.items():
-        button.click(functools.partial(handle.on_exercise, name), [locale, session, *recipe, *explore_widgets], run_outputs,
-                     js=locale_js, concurrency_id="finetune-submit", **ui_only)
-    cancel.click(handle.on_cancel, [session], [status], concurrency_limit=None, **ui_only)
+        listen(button.click, functools.partial(handle.on_exercise, name), submit, run_outputs,
+               concurrency_id="finetune-submit")
+    listen(cancel.click, handle.on_cancel, [session], [status], concurrency_limit=None)
     # A tick reads a snapshot, and draws a plot only when an epoch ended: a class can poll at once.
-    poll_options = dict(show_progress="hidden", concurrency_id="finetune-poll", concurrency_limit=4, **ui_only)
-    timer.tick(handle.on_poll, [session, seen], run_outputs, **poll_options)
-    # Opening the tab (also after a reload) gets a running run back and restarts the ticks.
-    tab.select(handle.on_poll, [session, seen], run_outputs, **poll_options)
+    poll_options = dict(show_progress="hidden", concurrency_id="finetune-poll", concurrency_limit=4)
+    listen(timer.tick, handle.on_poll, [session, seen], run_outputs, **poll_options)
+    # Opening the tab (also after a reload) gets a running run back and restarts the ticks, and says every
+    # panel in the page's language (they were made in English when the app was built).
+    listen(tab.select, handle.on_poll, [session, seen], run_outputs, **poll_options)
     for trigger in (kind.input, folder.input, zip_file.change):
-        trigger(events.on_data, [kind, folder, zip_file, image_size], [folder, zip_file, data_info, image_size], **ui_only)
-    model.input(events.on_model, [model], [weights_file, model_info, lr, head_lr_mult, optimizer, weight_decay, recipe_info],
-                **ui_only)
-    augment.input(handle.on_augment, [augment, *explore_widgets], [augment_info], **ui_only)
-    tab.select(handle.on_augment, [augment, *explore_widgets], [augment_info], **ui_only)
-    tab.select(events.model_on_open, [model], [model, model_info, lr, head_lr_mult, optimizer, weight_decay, recipe_info],
-               **ui_only)
+        listen(trigger, events.on_data, [kind, folder, zip_file, image_size], [folder, zip_file, data_info, image_size])
+    model_outputs = [model_info, lr, head_lr_mult, optimizer, weight_decay, recipe_info]
+    listen(model.input, events.on_model, [model], [weights_file, *model_outputs])
+    listen(augment.input, handle.on_augment, [augment, *explore_widgets], [augment_info])
+    listen(tab.select, handle.on_augment, [augment, *explore_widgets], [augment_info])
+    listen(tab.select, events.model_on_open, [model], [model, *model_outputs])
+    listen(tab.select, events.data_note, [kind, folder, zip_file], [data_info])
+    listen(language.click, handle.on_language, [session, kind, folder, zip_file, model, augment, *explore_widgets],
+           [status, results, data_info, model_info, recipe_info, augment_info], show_progress="hidden",
+           concurrency_id="finetune-poll")
     with tab:  # gr.Tabs may hold only tabs, so the API endpoints live in ours
         gr.api(handle.start_api, api_name="finetune_start", concurrency_id="finetune-submit")
         gr.api(handle.compare_api, api_name="finetune_compare", concurrency_id="finetune-submit")

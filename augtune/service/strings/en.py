@@ -175,7 +175,7 @@ STRINGS: dict[str, str] = {
     "ft.confusion": "Confusion matrix (rows: true class, columns: predicted)",
     "ft.misclassified": "Misclassified test images (predicted / true)",
     "ft.downloads": "Downloads: fine-tuned weights (state_dict) and metrics (CSV)",
-    # Made by callbacks (rendered in both languages; values are escaped)
+    # Made by callbacks, in the locale the page reports (values are escaped)
     "ft.msg.idle": "Press <b>Start</b> to train. Nothing is running for you now.",
     "ft.msg.queued": "⏳ Busy: another run is training. You are number <b>{position}</b> in the queue.",
     "ft.msg.starting": "Starting…",
@@ -237,4 +237,8 @@ STRINGS: dict[str, str] = {
     "ft.error.not_zip": "The data file must be a .zip file.",
     "ft.error.no_weights": "Upload a weights file first, or choose another model.",
     "ft.error.explore": "The Explore tab's settings cannot be used for training: {error}",
+    "ft.error.range": "{field} must be between {low} and {high}, got {value}.",
+    "ft.error.whole": "{field} must be a whole number, got {value}.",
+    "ft.error.number": "{field} must be a number, got {value}.",
+    "ft.error.empty_number": "{field} is empty; enter a number.",
 }

@@ -221,6 +221,10 @@ STRINGS: dict[str, str] = {
     "ft.error.not_zip": "数据文件必须是 .zip 文件。",
     "ft.error.no_weights": "请先上传权重文件，或选择其他模型。",
     "ft.error.explore": "“探索”标签页的设置不能用于训练：{error}",
+    "ft.error.range": "{field}必须在 {low} 到 {high} 之间，当前为 {value}。",
+    "ft.error.whole": "{field}必须是整数，当前为 {value}。",
+    "ft.error.number": "{field}必须是数字，当前为 {value}。",
+    "ft.error.empty_number": "{field}为空；请输入一个数字。",
 }
 
 # The engine (augtune.data, model, train, jobs) speaks English, so that the CLI and the logs read the same

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -153,26 +154,37 @@ def test_the_lesson_comparison_queues_its_runs_as_one_set(client):
     assert all(len(run["rows"]) == 1 for run in runs)
 
 
-def test_engine_sentences_are_shown_in_chinese_on_a_chinese_page():
-    """The engine speaks English (CLI, logs); the page shows the sentences a class meets in both
-    languages, the CSS picking the page's one."""
-    import re
+def english_left(shown: str) -> list[str]:
+    """The Fine-tune sentences of the English table (their words between placeholders and tags) that `shown`
+    still holds: none, on a Chinese page."""
+    from augtune.service.i18n import STRINGS
 
+    found = []
+    for key, sentence in STRINGS["en"].items():
+        if key.startswith("ft.") and key != "ft.data.head.class":
+            found += [part for part in re.split(r"\{[^}]*\}|<[^>]+>", sentence) if len(part.strip()) >= 8 and part in shown]
+    return found
+
+
+def test_engine_sentences_are_shown_in_the_pages_language_only():
+    """The engine speaks English (CLI, logs); the page says the sentences a class meets in its own language,
+    and only in that one (no hidden twin in the other)."""
     from augtune.service.finetune_html import render_status
     from augtune.service.finetune_text import ENGINE_ZH, engine_text
 
-    def spans(html_text: str, css_class: str) -> str:
-        return " ".join(re.findall(rf'<span class="{css_class}">(.*?)</span>', html_text))
-
     failed = {"status": "failed", "label": "run", "error": "Training ran out of memory; try a smaller batch size or image size."}
-    shown = render_status([failed])
-    assert "内存不足" in spans(shown, "ft-l-zh") and "out of memory" not in spans(shown, "ft-l-zh")
-    assert "out of memory" in spans(shown, "ft-l-en")
+    shown = render_status("zh-CN", [failed])
+    assert "内存不足" in shown and "out of memory" not in shown and "ft-l-" not in shown
+    assert not english_left(shown), english_left(shown)
+    shown = render_status("en", [failed])
+    assert "out of memory" in shown and "内存不足" not in shown and "❌ Stopped:" in shown
 
     preparing = {"status": "running", "label": "run", "config": {"epochs": 5}, "device": {"device": "cpu"},
                  "progress": {}, "message": "Decoding 1000 images at 64 px...", "rows": []}
-    shown = render_status([preparing])
-    assert "正在以 64 像素解码 1000 张图片" in shown and "Decoding 1000 images at 64 px..." in shown
+    shown = render_status("zh-CN", [preparing])
+    assert "正在以 64 像素解码 1000 张图片" in shown and "Decoding" not in shown and "Device" not in shown
+    assert "Decoding 1000 images at 64 px..." in render_status("en", [preparing])
+    assert "正在" not in render_status("en", [preparing])
 
     for sentence in (
         "Training process 2 of 2 stopped unexpectedly (killed by signal SIGKILL), so the run was ended; the machine may "
@@ -185,7 +197,8 @@ def test_engine_sentences_are_shown_in_chinese_on_a_chinese_page():
     ):
         assert engine_text(sentence, "zh-CN") != sentence, f"no Chinese for {sentence!r}"
     on_ranks = {**preparing, "device": {"device": "cuda:0", "amp": True, "processes": 2}}
-    assert "2 processes (DDP)" in render_status([on_ranks]) and "2 个进程（DDP）" in render_status([on_ranks])
+    assert "2 processes (DDP)" in render_status("en", [on_ranks]) and "DDP）" not in render_status("en", [on_ranks])
+    assert "2 个进程（DDP）" in render_status("zh-CN", [on_ranks]) and "processes" not in render_status("zh-CN", [on_ranks])
 
     # every status line the engine can send has its translation (the source is the list)
     import augtune.data
@@ -206,11 +219,13 @@ def test_each_model_brings_its_lessons_recipe():
     from augtune.service.finetune_logic import MODELS
 
     for model in MODELS:
-        lr, head, optimizer, weight_decay, note = recipe_fields(model)
+        lr, head, optimizer, weight_decay, note = recipe_fields("en", model)
         recipe = RECIPES["augmentation" if model == "scratch" else "finetune"]
         assert (lr, head, optimizer, weight_decay) == tuple(recipe.settings[k] for k in ("lr", "head_lr_mult", "optimizer", "weight_decay"))
-        assert ("augmentation lesson" if model == "scratch" else "fine-tuning lesson") in note
-        assert "方案" in note  # and in Chinese
+        assert ("augmentation lesson" if model == "scratch" else "fine-tuning lesson") in note and "方案" not in note
+        in_chinese = recipe_fields("zh-CN", model)
+        assert in_chinese[:4] == (lr, head, optimizer, weight_decay)
+        assert "方案" in in_chinese[4] and "lesson" not in in_chinese[4]
 
 
 def test_opening_the_tab_moves_imagenet_to_the_builtin_backbone_when_its_weights_cannot_be_had(monkeypatch):
@@ -220,17 +235,20 @@ def test_opening_the_tab_moves_imagenet_to_the_builtin_backbone_when_its_weights
     from augtune.ui import finetune_events
 
     monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("unreachable", "timed out"))
-    choice, note, lr, head, optimizer, weight_decay, recipe = finetune_events.model_on_open("pretrained")
+    choice, note, lr, head, optimizer, weight_decay, recipe = finetune_events.model_on_open("en-US", "pretrained")
     assert choice == "builtin" and (lr, head, optimizer) == (0.01, 10.0, "sgd")
-    assert "does not answer (timed out)" in note and "没有回应（timed out）" in note
-    assert "built-in pretrained model is selected" in note and "内置的预训练模型" in note
-    assert "fine-tuning lesson" in recipe
-    # A file or scratch chosen (and any edited field) stays as it is; only the note is renewed.
-    kept = finetune_events.model_on_open("file")
-    assert kept[0] == gr.skip() and all(value == gr.skip() for value in kept[2:]) and "does not answer" in kept[1]
+    assert "does not answer (timed out)" in note and "built-in pretrained model is selected" in note
+    assert "fine-tuning lesson" in recipe and "方案" not in note + recipe
+    choice, note, *_, recipe = finetune_events.model_on_open("zh-CN", "pretrained")
+    assert "没有回应（timed out）" in note and "内置的预训练模型" in note and "方案" in recipe
+    assert not english_left(note + recipe)
+    # A file or scratch chosen (and any edited field) stays as it is; the notes are said again.
+    kept = finetune_events.model_on_open("en", "file")
+    assert kept[0] == gr.skip() and all(value == gr.skip() for value in kept[2:6]) and "does not answer" in kept[1]
+    assert "fine-tuning lesson" in kept[6]
 
     monkeypatch.setattr(model, "imagenet_weights_state", lambda: ("download", ""))
-    kept = finetune_events.model_on_open("pretrained")
+    kept = finetune_events.model_on_open("en", "pretrained")
     assert kept[0] == gr.skip() and "downloaded (45 MB)" in kept[1]
 
 
@@ -263,27 +281,100 @@ def test_the_builtin_model_choice_makes_a_builtin_config():
 
 
 @pytest.mark.parametrize(
-    "field, value, sentence",
+    "locale, field, value, sentence",
     [
-        ("epochs", None, "epochs is empty; enter a number."),
-        ("weight_decay", "abc", "weight_decay must be a number, got 'abc'."),
-        ("lr", float("nan"), "lr must be a finite number, got nan."),
-        ("epochs", 2.5, "epochs must be a whole number, got 2.5."),
-        ("lr", 20, "lr must be between 1e-06 and 10, got 20."),
-        ("batch_size", 1, "batch_size must be between 2 and 1024, got 1."),
+        ("en", "epochs", None, "Epochs is empty; enter a number."),
+        ("en", "weight_decay", "abc", "Weight decay must be a number, got 'abc'."),
+        ("en", "lr", float("nan"), "Learning rate must be a number, got nan."),
+        ("en", "epochs", 2.5, "Epochs must be a whole number, got 2.5."),
+        ("en", "lr", 20, "Learning rate must be between 1e-06 and 10, got 20."),
+        ("en", "batch_size", 1, "Batch size must be between 2 and 1024, got 1."),
+        ("zh-CN", "epochs", 0, "迭代周期数（epoch）必须在 1 到 100 之间，当前为 0。"),
+        ("zh-CN", "epochs", None, "迭代周期数（epoch）为空；请输入一个数字。"),
+        ("zh-CN", "head_lr_mult", 2000, "输出层学习率倍数必须在 0 到 1000 之间，当前为 2000。"),
     ],
 )
-def test_the_pages_numbers_are_checked_where_the_training_config_checks_them(field, value, sentence):
-    """The page only says that a field is empty, or reads text as a number; finite, whole and in range are
-    TrainConfig's checks (augtune.train.RANGES), in its words."""
+def test_the_pages_numbers_are_checked_where_the_training_config_checks_them(locale, field, value, sentence):
+    """Finite, whole and in range are TrainConfig's checks (augtune.train.RANGES); the page says them naming
+    the field by its label, in its language."""
     from augtune.service.finetune_logic import Refusal, make_config
 
-    settings = dict(locale="en", kind="synthetic", folder=None, zip_file=None, model="scratch", weights_file=None,
+    settings = dict(locale=locale, kind="synthetic", folder=None, zip_file=None, model="scratch", weights_file=None,
                     epochs=5, batch_size=16, image_size=48, lr=0.01, head_lr_mult=10, optimizer="sgd",
                     weight_decay=0.001, augment="combined_train", explore_spec=None)
     with pytest.raises(Refusal) as refused:
         make_config(**{**settings, field: value})
     assert str(refused.value) == sentence
+
+
+def test_the_number_widgets_take_their_limits_from_the_training_config(app_server):
+    """The page's fields offer what TrainConfig accepts, read from its one table, so they cannot disagree."""
+    import json
+    import urllib.request
+
+    from augtune.train import RANGES
+    from augtune.ui.finetune import TrainingNumber
+
+    with urllib.request.urlopen(app_server.url + "config", timeout=30) as response:
+        config = json.load(response)
+    props = {component["props"].get("elem_id"): component["props"] for component in config["components"]
+             if component.get("props", {}).get("elem_id", "").startswith("ft-")}
+    fields = {"ft-epochs": "epochs", "ft-lr": "lr", "ft-head": "head_lr_mult", "ft-wd": "weight_decay"}
+    for elem_id, name in fields.items():
+        assert (props[elem_id]["minimum"], props[elem_id]["maximum"]) == RANGES[name], elem_id
+    for elem_id, name in {"ft-batch": "batch_size", "ft-size": "image_size"}.items():
+        values = [choice[1] for choice in props[elem_id]["choices"]]
+        low, high = RANGES[name]
+        assert values and all(low <= value <= high for value in values), (elem_id, values)
+    # A value out of range reaches TrainConfig, whose sentence names the field (Gradio's own says "Value 0
+    # is less than minimum value 1.", in English whatever the page's language).
+    assert TrainingNumber(5, precision=0, minimum=1, maximum=100).preprocess(0) == 0
+
+
+class FakeJobs:
+    """The job manager as the tab's callbacks see it: one finished run of the session."""
+
+    def __init__(self, snapshot: dict) -> None:
+        self.snapshot = snapshot
+
+    def status(self, job_id: str, owner: str) -> dict:
+        return self.snapshot
+
+
+def finished_run() -> dict:
+    row = {"epoch": 1, "loss": 0.5, "train_acc": 0.8, "test_acc": 0.75, "seconds": 2.0, "images_per_s": 100.0}
+    return {"id": "a" * 12, "status": "done", "label": "scratch, lr 0.01, augmented", "rows": [row],
+            "log_lines": ["epoch 1, loss 0.5000, train acc 0.800, test acc 0.750, time 2.0 sec"],
+            "config": {"epochs": 1, "data": "synthetic"}, "started": 10.0, "finished": 12.0, "files": {},
+            "result": {"classes": ["disc", "square"], "per_class_acc": {"disc": 0.7, "square": 0.8}}}
+
+
+def test_a_poll_tick_says_status_and_results_in_the_pages_language_only():
+    from augtune.ui import finetune_events
+
+    handle = finetune_events.handlers(FakeJobs(finished_run()), connected=False)
+    session = {"owner": "o" * 32, "jobs": ["a" * 12]}
+    _, _, _, status, *_, results, _, _, _, _ = handle.on_poll("zh-CN", session, {})
+    assert "完成" in status and "Finished" not in status and "ft-l-" not in status
+    assert "每个类别的测试精度" in results and "per class" not in results
+    assert not english_left(status + results), english_left(status + results)
+    _, _, _, status, *_, results, _, _, _, _ = handle.on_poll("en-US", session, {})
+    assert "Finished" in status and "Test accuracy per class" in results and "完成" not in status + results
+
+
+def test_a_language_switch_says_every_panel_again_in_the_new_language():
+    from augtune.ui import finetune_events
+
+    handle = finetune_events.handlers(FakeJobs(finished_run()), connected=False)
+    session = {"owner": "o" * 32, "jobs": ["a" * 12]}
+    panels = handle.on_language("zh-CN", session, "synthetic", None, None, "scratch", "combined_train")
+    assert len(panels) == 6  # status, results, data, model, recipe, augmentation (finetune.py wires them in this order)
+    shown = "".join(panels)
+    assert not english_left(shown), english_left(shown)
+    for words in ("完成", "每个类别的测试精度", "内置的偏差", "方案", "训练时使用"):
+        assert words in shown, words
+    english = "".join(handle.on_language("en", session, "synthetic", None, None, "scratch", "combined_train"))
+    assert "Built-in bias" in english and "Used for training" in english and not re.search(r"[\u4e00-\u9fff]", english)
 
 
 def test_the_api_trains_with_a_pipeline_of_steps_and_names_it():

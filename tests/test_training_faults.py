@@ -187,7 +187,7 @@ def assert_reason_shown(snapshot: dict) -> None:
     from augtune.service.finetune_html import render_status
 
     assert "Traceback" not in snapshot["error"] and 'File "' not in snapshot["error"]
-    assert html.escape(snapshot["error"]) in render_status([snapshot])
+    assert html.escape(snapshot["error"]) in render_status("en", [snapshot])
 
 
 # ----------------------------------------------------------------------------- the faults

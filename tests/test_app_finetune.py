@@ -205,8 +205,11 @@ def test_engine_sentences_are_shown_in_the_pages_language_only():
     import augtune.model
     import augtune.train
 
-    sources = "".join(Path(module.__file__).read_text() for module in (augtune.data, augtune.model, augtune.train))
-    for literal in re.findall(r'status\(f?"([^"]+)"\)', sources):
+    import augtune.jobs
+
+    sources = "".join(Path(module.__file__).read_text() for module in (augtune.data, augtune.model, augtune.train,
+                                                                      augtune.jobs))
+    for literal in re.findall(r'(?:status\(|job\.message = )f?"([^"]+)"', sources):
         example = re.sub(r"\{[^}]+\}", "7", literal)
         assert engine_text(example, "zh-CN") != example, f"no Chinese for the status line {literal!r}"
     assert engine_text("Something new.", "zh-CN") == "Something new."

@@ -114,3 +114,52 @@ def test_an_uploaded_zip_shows_its_classes_and_counts_before_training(page, app_
     expect(rows.filter(has_text="cat")).to_contain_text("5")
     expect(rows.filter(has_text="total")).to_contain_text("10")
     expect(info).to_contain_text("1 file(s) that are not images")
+
+
+def fine_tune_html(page) -> str:
+    """Everything the server wrote into the tab's panels, hidden parts included."""
+    return page.evaluate("""() => ['ft-status', 'ft-data-info', 'ft-model-info', 'ft-recipe-info', 'ft-augment-info',
+                                   'ft-results'].map((id) => document.getElementById(id)?.innerHTML || '').join('\\n')""")
+
+
+def test_a_chinese_page_says_the_fine_tune_panels_and_its_runs_status_in_chinese_only(browser, app_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        page.goto(app_server.url)
+        page.get_by_role("tab", name="微调").click()
+        status = page.locator("#ft-status")
+        expect(status).to_contain_text("你现在没有正在进行的训练")
+        expect(page.locator("#ft-data-info")).to_contain_text("内置的偏差")
+        expect(page.locator("#ft-recipe-info")).to_contain_text("方案")
+        shown = fine_tune_html(page)
+        for english in ("Nothing is running", "Built-in bias", "lesson's recipe", "Used for training", "ft-l-en"):
+            assert english not in shown, english
+        # A run's status comes with the timer's ticks, each of which sends the page's locale.
+        choose(page, "ft-size", "32")
+        page.locator("#ft-epochs input").fill("1")
+        page.locator("#ft-start").click()
+        expect(status).to_contain_text(re.compile("设备：cpu|正在启动|忙碌中"), timeout=60_000)
+        page.locator("#ft-cancel").click()
+        expect(status).to_contain_text(re.compile("已取消|正在取消"), timeout=60_000)
+        assert not re.search("Device|Starting|Busy|Cancel", status.inner_html())
+    finally:
+        context.close()
+
+
+def test_switching_to_chinese_in_the_settings_says_the_panels_again_without_a_click(page, app_server):
+    open_finetune_tab(page, app_server.url)
+    status = page.locator("#ft-status")
+    expect(status).to_contain_text("Nothing is running for you now")
+    expect(page.locator("#ft-data-info")).to_contain_text("Built-in bias")
+    page.get_by_text("Settings", exact=True).click()
+    page.locator("input[aria-label=Language]").click()
+    page.get_by_text("简体中文").click()
+    page.locator("[role=dialog] button").first.click()  # the panel's close (×) button
+    expect(status).to_contain_text("你现在没有正在进行的训练", timeout=30_000)
+    expect(page.locator("#ft-data-info")).to_contain_text("内置的偏差")
+    expect(page.locator("#ft-augment-info")).to_contain_text("训练时使用")
+    expect(page.locator("#ft-recipe-info")).to_contain_text("方案")
+    shown = fine_tune_html(page)
+    for english in ("Nothing is running", "Built-in bias", "lesson's recipe", "Used for training"):
+        assert english not in shown, english

@@ -247,6 +247,7 @@ ENGINE_SENTENCES: list[tuple[str, str]] = [
     (r"^Downloading the ImageNet weights \(45 MB\)\.\.\.$", "正在下载 ImageNet 权重（45 MB）……"),
     (r"^Downloading the ImageNet weights: (?P<p>.+)$", "正在下载 ImageNet 权重：{p}"),
     (r"^Training\.\.\.$", "正在训练……"),
+    (r"^Starting the training process\.\.\.$", "正在启动训练进程……"),
     (r"^The ImageNet weights are not cached and this server is offline; .*$",
      "服务器离线，且没有缓存的 ImageNet 权重；请改用内置的预训练模型，或从头训练（scratch）。"),
     (r"^The ImageNet weights could not be downloaded \((?P<why>.+)\); .*$",

@@ -129,9 +129,9 @@ FINETUNE_CSS = """
 #ft-log textarea { font-family: var(--font-mono); }
 """
 
-# On an empty gr.HTML of the Fine-tune tab (`element`, `trigger`): when the visitor switches language in
-# Gradio's Settings, Gradio redraws its own labels and sets `<html lang>`, but the server's panels stay in the
-# old language until some event redraws them. This clicks the element then, whose event says them again.
+# The js_on_load of an empty gr.HTML (the Fine-tune tab has one): when the visitor switches language in
+# Gradio's Settings, Gradio redraws its own labels and sets `<html lang>`, but what the server wrote stays in
+# the old language until some event redraws it. This clicks the element then; its click event says it again.
 # Gradio redraws the hidden locale element a moment after `<html lang>`, and the event reads that one
 # (LOCALE_PROBE_JS), so the click waits until it shows the new language (at most 2 s).
 LANGUAGE_WATCH_JS = f"""

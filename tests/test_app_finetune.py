@@ -316,7 +316,7 @@ def test_the_number_widgets_take_their_limits_from_the_training_config(app_serve
     import urllib.request
 
     from augtune.train import RANGES
-    from augtune.ui.finetune import TrainingNumber
+    from augtune.ui.finetune import training_number
 
     with urllib.request.urlopen(app_server.url + "config", timeout=30) as response:
         config = json.load(response)
@@ -331,7 +331,8 @@ def test_the_number_widgets_take_their_limits_from_the_training_config(app_serve
         assert values and all(low <= value <= high for value in values), (elem_id, values)
     # A value out of range reaches TrainConfig, whose sentence names the field (Gradio's own says "Value 0
     # is less than minimum value 1.", in English whatever the page's language).
-    assert TrainingNumber(5, precision=0, minimum=1, maximum=100).preprocess(0) == 0
+    assert training_number(5, "epochs", precision=0).preprocess(0) == 0
+    assert training_number(0.01, "lr").preprocess(20.0) == 20.0
 
 
 class FakeJobs:
@@ -357,8 +358,9 @@ def test_a_poll_tick_says_status_and_results_in_the_pages_language_only():
 
     handle = finetune_events.handlers(FakeJobs(finished_run()), connected=False)
     session = {"owner": "o" * 32, "jobs": ["a" * 12]}
-    _, _, _, status, *_, results, _, _, _, _ = handle.on_poll("zh-CN", session, {})
+    _, _, _, status, _, table, _, results, _, _, _, _ = handle.on_poll("zh-CN", session, {})
     assert "完成" in status and "Finished" not in status and "ft-l-" not in status
+    assert table.headers[:3] == ["运行", "迭代周期", "损失"]
     assert "每个类别的测试精度" in results and "per class" not in results
     assert not english_left(status + results), english_left(status + results)
     _, _, _, status, *_, results, _, _, _, _ = handle.on_poll("en-US", session, {})
@@ -370,14 +372,19 @@ def test_a_language_switch_says_every_panel_again_in_the_new_language():
 
     handle = finetune_events.handlers(FakeJobs(finished_run()), connected=False)
     session = {"owner": "o" * 32, "jobs": ["a" * 12]}
-    panels = handle.on_language("zh-CN", session, "synthetic", None, None, "scratch", "combined_train")
-    assert len(panels) == 6  # status, results, data, model, recipe, augmentation (finetune.py wires them in this order)
+    # status, results, data, model, recipe, augmentation and the epoch table (finetune.py wires them in this order)
+    *panels, table = handle.on_language("zh-CN", session, "synthetic", None, None, "scratch", "combined_train")
+    assert len(panels) == 6
     shown = "".join(panels)
     assert not english_left(shown), english_left(shown)
     for words in ("完成", "每个类别的测试精度", "内置的偏差", "方案", "训练时使用"):
         assert words in shown, words
-    english = "".join(handle.on_language("en", session, "synthetic", None, None, "scratch", "combined_train"))
+    assert table.headers == ["运行", "迭代周期", "损失", "训练精度", "测试精度", "秒", "图片/秒"]
+    assert table.value["data"][0][:2] == ["scratch, lr 0.01, augmented", 1]
+    *panels, table = handle.on_language("en", session, "synthetic", None, None, "scratch", "combined_train")
+    english = "".join(panels)
     assert "Built-in bias" in english and "Used for training" in english and not re.search(r"[\u4e00-\u9fff]", english)
+    assert table.headers[3:5] == ["train acc", "test acc"]
 
 
 def test_the_api_trains_with_a_pipeline_of_steps_and_names_it():

@@ -32,7 +32,12 @@ NATURAL_SIZE = {"synthetic": 64, "hotdog": 224, "cifar10": 32}
 # (which only needs its place in line) asks five times less often than one that is training.
 POLL_RUNNING_S = 1.0
 POLL_QUEUED_S = 5.0
-TABLE_HEADERS = ["run", "epoch", "loss", "train acc", "test acc", "seconds", "images/s"]
+TABLE_COLUMNS = ("run", "epoch", "loss", "train_acc", "test_acc", "seconds", "images_per_s")
+
+
+def table_headers(locale: str | None) -> list[str]:
+    """The epoch table's column names in `locale` (a Dataframe's headers take no i18n keys)."""
+    return [text(locale, f"ft.col.{column}") for column in TABLE_COLUMNS]
 
 
 class Refusal(Exception):

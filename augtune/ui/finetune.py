@@ -30,11 +30,11 @@ from augtune.service.finetune_logic import (
     IMAGE_SIZES,
     MODELS,
     POLL_RUNNING_S,
-    TABLE_HEADERS,
     data_folders,
     default_config,
     number_limits,
     pretrained_available,
+    table_headers,
 )
 
 from . import assets
@@ -44,16 +44,14 @@ _ = gr.I18n()  # only makes translation keys; ui/app.py gives launch() the table
 FIRST = "en"  # the panels' words before the tab's first event says them in the page's language
 
 
-class TrainingNumber(gr.Number):
-    """A number field bounded by TrainConfig's range (`number_limits`). The bounds reach the browser; a value
-    outside them is left to TrainConfig's check, which the page says naming the field, in its language
-    (Gradio's own check says "Value 0 is less than minimum value 1." in English)."""
-
-    def get_block_name(self) -> str:
-        return "number"
-
-    def preprocess(self, payload: float | None) -> float | int | None:
-        return None if payload is None else self.round_to_precision(payload, self.precision)
+def training_number(value: float, name: str, **options) -> gr.Number:
+    """A number field bounded by TrainConfig's range for `name` (`number_limits`). The bounds reach the
+    browser; a value outside them is left to TrainConfig's check, which the page says naming the field in
+    its language, where Gradio's own check would say "Value 0 is less than minimum value 1." in English.
+    (Not a gr.Number subclass: Gradio writes a .pyi stub beside the module of every component class.)"""
+    number = gr.Number(value, **number_limits(name), **options)
+    number.preprocess = lambda payload: None if payload is None else number.round_to_precision(payload, number.precision)
+    return number
 
 
 def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | None = None) -> JobManager:
@@ -91,8 +89,8 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                     model_info = gr.HTML(model_note(FIRST), elem_id="ft-model-info")
                 with gr.Accordion(_("ft.step.recipe"), open=True):
                     with gr.Row():
-                        epochs = TrainingNumber(defaults.epochs, precision=0, label=_("ft.epochs"), elem_id="ft-epochs",
-                                                min_width=100, **number_limits("epochs"))
+                        epochs = training_number(defaults.epochs, "epochs", precision=0, label=_("ft.epochs"),
+                                                 elem_id="ft-epochs", min_width=100)
                         batch_size = gr.Dropdown(BATCH_SIZES, value=defaults.batch_size, label=_("ft.batch"),
                                                  elem_id="ft-batch", min_width=100)
                         image_size = gr.Dropdown(IMAGE_SIZES, value=defaults.image_size, label=_("ft.size"),
@@ -100,15 +98,14 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                     default_lr, default_head, default_optimizer, default_wd, default_recipe = recipe_fields(FIRST, default_model)
                     recipe_info = gr.HTML(default_recipe, elem_id="ft-recipe-info")
                     with gr.Row():
-                        lr = TrainingNumber(default_lr, label=_("ft.lr"), elem_id="ft-lr", min_width=100,
-                                            **number_limits("lr"))
-                        head_lr_mult = TrainingNumber(default_head, label=_("ft.head"), info=_("ft.head.info"),
-                                                      elem_id="ft-head", min_width=100, **number_limits("head_lr_mult"))
+                        lr = training_number(default_lr, "lr", label=_("ft.lr"), elem_id="ft-lr", min_width=100)
+                        head_lr_mult = training_number(default_head, "head_lr_mult", label=_("ft.head"),
+                                                       info=_("ft.head.info"), elem_id="ft-head", min_width=100)
                     with gr.Row():
                         optimizer = gr.Radio([("SGD", "sgd"), ("Adam", "adam")], value=default_optimizer,
                                              label=_("ft.optimizer"), elem_id="ft-optimizer", min_width=100)
-                        weight_decay = TrainingNumber(default_wd, label=_("ft.wd"), elem_id="ft-wd", min_width=100,
-                                                      **number_limits("weight_decay"))
+                        weight_decay = training_number(default_wd, "weight_decay", label=_("ft.wd"), elem_id="ft-wd",
+                                                       min_width=100)
                     augment = gr.Radio([(_(f"ft.augment.{name}"), name) for name in AUGMENTS], value="combined_train",
                                        label=_("ft.augment"), elem_id="ft-augment")
                     augment_info = gr.HTML(augment_note(FIRST, "combined_train", None, connected), elem_id="ft-augment-info")
@@ -125,7 +122,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
                                                             elem_id=f"ft-exercise-{name}") for name in EXERCISES}
                 status = gr.HTML(render_status(FIRST, []), elem_id="ft-status", padding=True, container=True)
                 plot = gr.Plot(label=_("ft.plot"), show_label=False, format="png", elem_id="ft-plot")
-                table = gr.Dataframe(headers=TABLE_HEADERS, value=None, label=_("ft.table"), interactive=False,
+                table = gr.Dataframe(headers=table_headers(FIRST), value=None, label=_("ft.table"), interactive=False,
                                      elem_id="ft-table", max_height=320, wrap=True,
                                      column_widths=["28%", "10%", "12%", "12%", "12%", "12%", "14%"])
                 log = gr.Textbox(label=_("ft.log"), lines=4, max_lines=12, interactive=False, elem_id="ft-log",
@@ -175,7 +172,7 @@ def build_finetune_tab(jobs: JobManager | None = None, explore_widgets: list | N
     listen(tab.select, events.model_on_open, [model], [model, *model_outputs])
     listen(tab.select, events.data_note, [kind, folder, zip_file], [data_info])
     listen(language.click, handle.on_language, [session, kind, folder, zip_file, model, augment, *explore_widgets],
-           [status, results, data_info, model_info, recipe_info, augment_info], show_progress="hidden",
+           [status, results, data_info, model_info, recipe_info, augment_info, table], show_progress="hidden",
            concurrency_id="finetune-poll")
     with tab:  # gr.Tabs may hold only tabs, so the API endpoints live in ours
         gr.api(handle.start_api, api_name="finetune_start", concurrency_id="finetune-submit")

@@ -42,6 +42,11 @@ def poll_timer(snaps: list[dict]) -> gr.Timer:
     return gr.Timer(POLL_QUEUED_S, active="queued" in statuses)
 
 
+def epoch_table(locale: str, snaps: list[dict]) -> gr.Dataframe:
+    """The rows with their column names in the page's language (Gradio takes new headers only with a value)."""
+    return gr.Dataframe(value=logic.epoch_table(snaps), headers=logic.table_headers(locale))
+
+
 def model_on_open(locale: str, model: str) -> tuple:
     """When the tab opens: the ImageNet weights' state now, and the built-in backbone instead of ImageNet when
     they cannot be had, so that nobody presses Start to learn it. Other choices and edits stay; the recipe's
@@ -138,7 +143,7 @@ def handlers(jobs: JobManager, connected: bool) -> SimpleNamespace:
         rows_key = [[snap["id"], len(snap["rows"])] for snap in snaps]
         if rows_key != seen_value.get("rows"):
             seen_value["rows"] = rows_key
-            updates[1], updates[2], updates[3] = logic.curves(snaps), logic.epoch_table(snaps), logic.log_text(snaps)
+            updates[1], updates[2], updates[3] = logic.curves(snaps), epoch_table(locale_value, snaps), logic.log_text(snaps)
         finished_key = [snap["id"] for snap in snaps if snap["status"] in FINISHED]
         if finished_key != seen_value.get("finished"):
             seen_value["finished"] = finished_key
@@ -163,12 +168,14 @@ def handlers(jobs: JobManager, connected: bool) -> SimpleNamespace:
     def on_language(locale_value, session_value, kind_value, folder_value, zip_value, model_value, augment_value,
                     *values):
         """The page's language changed: every panel the server wrote, said again in the new one (no run is
-        touched, no figure redrawn). Outputs: status, results, data, model, recipe and augmentation notes."""
+        touched, no figure redrawn). Outputs: status, results, data, model, recipe and augmentation notes, the
+        epoch table."""
         locale_value = pick_locale(locale_value)
         snaps, lost = logic.snapshots(jobs, logic.fresh_session(session_value))
         return (render_status(locale_value, snaps, lost), results_html(locale_value, snaps),
                 describe_data(locale_value, kind_value, folder_value, zip_value), model_note(locale_value),
-                recipe_fields(locale_value, model_value)[4], on_augment(locale_value, augment_value, *values))
+                recipe_fields(locale_value, model_value)[4], on_augment(locale_value, augment_value, *values),
+                epoch_table(locale_value, snaps))
 
     # ----- the HTTP API: plain JSON in and out ---------------------------------------------------------
     def start_api(session: dict | None, config: dict) -> dict:

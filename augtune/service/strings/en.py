@@ -241,4 +241,11 @@ STRINGS: dict[str, str] = {
     "ft.error.whole": "{field} must be a whole number, got {value}.",
     "ft.error.number": "{field} must be a number, got {value}.",
     "ft.error.empty_number": "{field} is empty; enter a number.",
+    "ft.col.run": "run",
+    "ft.col.epoch": "epoch",
+    "ft.col.loss": "loss",
+    "ft.col.train_acc": "train acc",
+    "ft.col.test_acc": "test acc",
+    "ft.col.seconds": "seconds",
+    "ft.col.images_per_s": "images/s",
 }

@@ -225,6 +225,13 @@ STRINGS: dict[str, str] = {
     "ft.error.whole": "{field}必须是整数，当前为 {value}。",
     "ft.error.number": "{field}必须是数字，当前为 {value}。",
     "ft.error.empty_number": "{field}为空；请输入一个数字。",
+    "ft.col.run": "运行",
+    "ft.col.epoch": "迭代周期",
+    "ft.col.loss": "损失",
+    "ft.col.train_acc": "训练精度",
+    "ft.col.test_acc": "测试精度",
+    "ft.col.seconds": "秒",
+    "ft.col.images_per_s": "图片/秒",
 }
 
 # The engine (augtune.data, model, train, jobs) speaks English, so that the CLI and the logs read the same

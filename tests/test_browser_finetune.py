@@ -135,6 +135,11 @@ def test_a_chinese_page_says_the_fine_tune_panels_and_its_runs_status_in_chinese
         shown = fine_tune_html(page)
         for english in ("Nothing is running", "Built-in bias", "lesson's recipe", "Used for training", "ft-l-en"):
             assert english not in shown, english
+        # A number out of its range is refused in one sentence naming the field, in Chinese.
+        page.locator("#ft-epochs input").fill("0")
+        page.locator("#ft-start").click()
+        expect(page.get_by_text("迭代周期数（epoch）必须在 1 到 100 之间，当前为 0。")).to_be_visible(timeout=30_000)
+        assert "less than minimum" not in page.inner_text("body")
         # A run's status comes with the timer's ticks, each of which sends the page's locale.
         choose(page, "ft-size", "32")
         page.locator("#ft-epochs input").fill("1")
@@ -160,6 +165,8 @@ def test_switching_to_chinese_in_the_settings_says_the_panels_again_without_a_cl
     expect(page.locator("#ft-data-info")).to_contain_text("内置的偏差")
     expect(page.locator("#ft-augment-info")).to_contain_text("训练时使用")
     expect(page.locator("#ft-recipe-info")).to_contain_text("方案")
+    expect(page.locator("#ft-table")).to_contain_text("迭代周期")
+    expect(page.locator("#ft-table")).not_to_contain_text("train acc")
     shown = fine_tune_html(page)
     for english in ("Nothing is running", "Built-in bias", "lesson's recipe", "Used for training"):
         assert english not in shown, english

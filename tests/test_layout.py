@@ -110,6 +110,14 @@ def test_every_ui_module_is_short():
     assert all(length <= UI_MAX_LINES for length in lengths.values()), lengths
 
 
+def test_the_ui_defines_no_gradio_component_class():
+    """Gradio writes a .pyi stub beside the module of every component class it meets (gradio 6.31's
+    ComponentMeta), so a subclass in the package would leave files behind at import time."""
+    import augtune.ui.app  # noqa: F401  (every ui module, imported as the server imports it)
+
+    assert not sorted(PACKAGE.rglob("*.pyi"))
+
+
 def test_the_upload_folder_is_gradios():
     """augtune.service restates where Gradio keeps uploads (so that it needs no Gradio): the two must agree."""
     from gradio.utils import get_upload_folder

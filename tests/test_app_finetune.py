@@ -397,3 +397,17 @@ def test_the_api_trains_with_a_pipeline_of_steps_and_names_it():
     config = api_config({"data": "synthetic", "epochs": 1, "augment": steps})
     assert [step.op for step in config.augment.steps] == ["RandomRotation", "TrivialAugmentWide", "RandomResizedCrop", "CutMix"]
     assert spec_summary(config.augment) == "RandomRotation → TrivialAugmentWide → RandomResizedCrop → CutMix"
+
+
+def test_explore_settings_that_make_no_pipeline_are_refused_in_the_pages_language():
+    from augtune import AugSpec
+    from augtune.service.explore_form import FIELDS, widgets_from_spec
+    from augtune.ui import finetune_events
+
+    values = widgets_from_spec(AugSpec())
+    values[FIELDS.index("brightness")] = 5
+    handle = finetune_events.handlers(FakeJobs(finished_run()), connected=True)
+    shown = handle.on_augment("zh-CN", "explore", *values)
+    assert "“探索”标签页的设置不能用于训练" in shown and "亮度" in shown
+    assert "must be" not in shown and "brightness" not in shown
+    assert "brightness" in handle.on_augment("en", "explore", *values).lower()

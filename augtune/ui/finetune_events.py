@@ -15,6 +15,7 @@ import gradio as gr
 from augtune.jobs import FINISHED, JobError, JobManager
 from augtune.service import finetune_logic as logic
 from augtune.service.explore_form import spec_from_widgets
+from augtune.service.explore_text import localize_error
 from augtune.service.finetune_html import augment_note, describe_data, model_note, recipe_fields, render_status, results_html
 from augtune.service.finetune_logic import EXERCISES, POLL_QUEUED_S, POLL_RUNNING_S, Refusal
 from augtune.service.finetune_text import refusal_message, say
@@ -105,7 +106,7 @@ def handlers(jobs: JobManager, connected: bool) -> SimpleNamespace:
         try:
             spec = explore_spec(values[13:]) if values[12] == "explore" else None
         except ValueError as error:
-            raise gr.Error(text(locale_value, "ft.error.explore", error=error)) from None
+            raise gr.Error(text(locale_value, "ft.error.explore", error=localize_error(str(error), locale_value))) from None
         with refusals_shown():
             return logic.make_config(locale_value, *values[:13], spec)
 
@@ -162,7 +163,8 @@ def handlers(jobs: JobManager, connected: bool) -> SimpleNamespace:
         try:
             spec = explore_spec(values) if choice == "explore" else None
         except ValueError as error:
-            return f'<span class="ft-error">{say(locale_value, "ft.error.explore", error=error)}</span>'
+            why = localize_error(str(error), locale_value)
+            return f'<span class="ft-error">{say(locale_value, "ft.error.explore", error=why)}</span>'
         return augment_note(locale_value, choice, spec, connected)
 
     def on_language(locale_value, session_value, kind_value, folder_value, zip_value, model_value, augment_value,

@@ -361,6 +361,7 @@ def test_a_poll_tick_says_status_and_results_in_the_pages_language_only():
     _, _, _, status, _, table, _, results, _, _, _, _ = handle.on_poll("zh-CN", session, {})
     assert "完成" in status and "Finished" not in status and "ft-l-" not in status
     assert table.headers[:3] == ["运行", "迭代周期", "损失"]
+    assert table.value["data"][0][0] == "从零开始，学习率 0.01，有增广" and "从零开始，学习率 0.01，有增广" in results
     assert "每个类别的测试精度" in results and "per class" not in results
     assert not english_left(status + results), english_left(status + results)
     _, _, _, status, *_, results, _, _, _, _ = handle.on_poll("en-US", session, {})
@@ -380,7 +381,7 @@ def test_a_language_switch_says_every_panel_again_in_the_new_language():
     for words in ("完成", "每个类别的测试精度", "内置的偏差", "方案", "训练时使用"):
         assert words in shown, words
     assert table.headers == ["运行", "迭代周期", "损失", "训练精度", "测试精度", "秒", "图片/秒"]
-    assert table.value["data"][0][:2] == ["scratch, lr 0.01, augmented", 1]
+    assert table.value["data"][0][:2] == ["从零开始，学习率 0.01，有增广", 1]  # the run's label too
     *panels, table = handle.on_language("en", session, "synthetic", None, None, "scratch", "combined_train")
     english = "".join(panels)
     assert "Built-in bias" in english and "Used for training" in english and not re.search(r"[\u4e00-\u9fff]", english)
@@ -411,3 +412,19 @@ def test_explore_settings_that_make_no_pipeline_are_refused_in_the_pages_languag
     assert "“探索”标签页的设置不能用于训练" in shown and "亮度" in shown
     assert "must be" not in shown and "brightness" not in shown
     assert "brightness" in handle.on_augment("en", "explore", *values).lower()
+
+
+def test_a_runs_label_is_said_in_the_pages_language_and_stays_english_elsewhere():
+    """A label names the run in the CLI, the API and the downloads (English); the page says it part by part."""
+    from augtune.service.finetune_text import run_label
+
+    assert run_label("zh-CN", "built-in, lr 0.01, no augmentation") == "内置模型，学习率 0.01，无增广"
+    assert run_label("zh-CN", "head from ImageNet's hot dog") == "输出层取自 ImageNet 的热狗"
+    assert run_label("zh-CN", "my experiment, lr 0.1") == "my experiment, lr 0.1"  # someone's own label stays whole
+    assert run_label("en-US", "fine-tuned, lr 0.1") == "fine-tuned, lr 0.1"
+    # Every label the lesson's runs can carry has its words in the table.
+    from augtune.lesson import EXPERIMENTS
+
+    for experiment in EXPERIMENTS.values():
+        for run in experiment.runs:
+            assert not re.search("[a-z]{3}", run_label("zh-CN", run.label).replace("ImageNet", "")), run.label

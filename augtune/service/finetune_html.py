@@ -12,7 +12,7 @@ from augtune.lesson import RECIPES
 from augtune.spec import AugSpec
 
 from .finetune_logic import MODEL_RECIPE, augment_spec
-from .finetune_text import say, say_engine
+from .finetune_text import run_label, say, say_engine
 
 
 def describe_data(locale: str | None, kind: str, folder: str | None = None, zip_file: str | None = None) -> str:
@@ -131,7 +131,7 @@ def render_status(locale: str | None, snaps: list[dict], lost: bool = False) -> 
 
 def _run_status(locale: str | None, snap: dict, named: bool) -> str:
     status = snap["status"]
-    title = f"<b>{html.escape(snap['label'])}</b>: " if named else ""
+    title = f"<b>{html.escape(run_label(locale, snap['label']))}</b>: " if named else ""
     if status == "queued":
         body = f'<span class="ft-queued">{say(locale, "ft.msg.queued", position=snap["position"])}</span>'
     elif status in ("running", "cancelling"):
@@ -192,7 +192,7 @@ def results_html(locale: str | None, snaps: list[dict]) -> str:
     if not done:
         return ""
     finals = "".join(
-        f"<tr><td>{html.escape(snap['label'])}</td><td>{snap['rows'][-1]['test_acc']:.3f}</td></tr>"
+        f"<tr><td>{html.escape(run_label(locale, snap['label']))}</td><td>{snap['rows'][-1]['test_acc']:.3f}</td></tr>"
         for snap in done if snap["rows"]
     )
     parts = [
@@ -205,10 +205,10 @@ def results_html(locale: str | None, snaps: list[dict]) -> str:
     for snap in done:
         per_class = snap["result"].get("per_class_acc") or {}
         cells = "".join(_accuracy_cell(per_class.get(name)) for name in classes)
-        body += f"<tr><td>{html.escape(snap['label'])}</td>{cells}</tr>"
+        body += f"<tr><td>{html.escape(run_label(locale, snap['label']))}</td>{cells}</tr>"
     parts.append(f'<p><b>{say(locale, "ft.results.per_class")}</b></p><table class="ft-table"><tr><th></th>{head}</tr>{body}</table>')
     if len(done) > 1:
-        parts.append(f'<p class="ft-small">{say(locale, "ft.results.shown", label=done[0]["label"])}</p>')
+        parts.append(f'<p class="ft-small">{say(locale, "ft.results.shown", label=run_label(locale, done[0]["label"]))}</p>')
     return "".join(parts)
 
 

@@ -17,6 +17,7 @@ from augtune.model import BUILTIN
 from augtune.train import RANGES
 
 from .finetune_text import engine_text, number_refusal
+from .finetune_text import run_label as label_text
 from .i18n import text
 
 DATA_KINDS = ("synthetic", "hotdog", "cifar10", "folder", "zip")
@@ -239,12 +240,12 @@ def public(snapshot: dict) -> dict:
     return shown
 
 
-def epoch_table(snaps: list[dict]) -> list[list]:
+def epoch_table(snaps: list[dict], locale: str | None = "en") -> list[list]:
     rows = []
     for snap in snaps:
         for row in snap["rows"]:
             rows.append([
-                snap["label"], row["epoch"], round(row["loss"], 4), round(row["train_acc"], 3),
+                label_text(locale, snap["label"]), row["epoch"], round(row["loss"], 4), round(row["train_acc"], 3),
                 round(row["test_acc"], 3), round(row["seconds"], 1), round(row["images_per_s"], 1),
             ])
     return rows

@@ -56,6 +56,27 @@ def number_refusal(locale: str | None, message: str) -> str:
     return engine_text(message, locale)
 
 
+# A run's label names it in the CLI's output, the API and the downloads, so it stays English there; the page
+# says it in its language, part by part. A label with a part of someone's own (set through the API) stays.
+_LABEL_PARTS = {STRINGS["en"][key]: key for key in STRINGS["en"] if key.startswith("ft.run.") and key != "ft.run.lr"}
+_LABEL_LR = re.compile(r"^lr (?P<lr>\S+)$")
+
+
+def run_label(locale: str | None, label: str) -> str:
+    """A run's label (augtune.lesson's, or finetune_logic.run_label's "built-in, lr 0.01, augmented") in `locale`."""
+    if pick_locale(locale) == "en":
+        return label
+    said = []
+    for part in label.split(", "):
+        if part in _LABEL_PARTS:
+            said.append(text(locale, _LABEL_PARTS[part]))
+        elif match := _LABEL_LR.match(part):
+            said.append(text(locale, "ft.run.lr", lr=match["lr"]))
+        else:
+            return label
+    return "，".join(said)
+
+
 def refusal_message(locale: str | None, error: Exception) -> str:
     """Why the job manager refused, in the page's language where the refusal has a code."""
     code = getattr(error, "code", "")

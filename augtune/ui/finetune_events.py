@@ -45,7 +45,7 @@ def poll_timer(snaps: list[dict]) -> gr.Timer:
 
 def epoch_table(locale: str, snaps: list[dict]) -> gr.Dataframe:
     """The rows with their column names in the page's language (Gradio takes new headers only with a value)."""
-    return gr.Dataframe(value=logic.epoch_table(snaps), headers=logic.table_headers(locale))
+    return gr.Dataframe(value=logic.epoch_table(snaps, locale), headers=logic.table_headers(locale))
 
 
 def model_on_open(locale: str, model: str) -> tuple:

@@ -248,4 +248,16 @@ STRINGS: dict[str, str] = {
     "ft.col.test_acc": "test acc",
     "ft.col.seconds": "seconds",
     "ft.col.images_per_s": "images/s",
+    # A run's label, part by part (augtune.lesson's and finetune_logic.run_label's words)
+    "ft.run.builtin": "built-in",
+    "ft.run.my_weights": "my weights",
+    "ft.run.pretrained": "pretrained",
+    "ft.run.scratch": "scratch",
+    "ft.run.augmented": "augmented",
+    "ft.run.no_augmentation": "no augmentation",
+    "ft.run.fine_tuned": "fine-tuned",
+    "ft.run.stronger": "stronger",
+    "ft.run.frozen_backbone": "frozen backbone",
+    "ft.run.hotdog_head": "head from ImageNet's hot dog",
+    "ft.run.lr": "lr {lr}",
 }

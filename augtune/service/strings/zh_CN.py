@@ -232,6 +232,18 @@ STRINGS: dict[str, str] = {
     "ft.col.test_acc": "测试精度",
     "ft.col.seconds": "秒",
     "ft.col.images_per_s": "图片/秒",
+    # A run's label, part by part (augtune.lesson's and finetune_logic.run_label's words)
+    "ft.run.builtin": "内置模型",
+    "ft.run.my_weights": "我的权重",
+    "ft.run.pretrained": "ImageNet 预训练",
+    "ft.run.scratch": "从零开始",
+    "ft.run.augmented": "有增广",
+    "ft.run.no_augmentation": "无增广",
+    "ft.run.fine_tuned": "微调",
+    "ft.run.stronger": "更强的增广",
+    "ft.run.frozen_backbone": "冻结主干",
+    "ft.run.hotdog_head": "输出层取自 ImageNet 的热狗",
+    "ft.run.lr": "学习率 {lr}",
 }
 
 # The engine (augtune.data, model, train, jobs) speaks English, so that the CLI and the logs read the same

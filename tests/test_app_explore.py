@@ -17,7 +17,7 @@ from augtune import PRESETS, AugSpec
 from augtune.figures import box_colour
 from augtune.service import explore_form, explore_html, explore_text, grids
 from augtune.service import pictures as service_pictures
-from augtune.service.explore_form import FIELDS, spec_from_widgets, widgets_from_spec
+from augtune.service.explore_form import FIELDS, pipeline_of, spec_from_widgets, widgets_from_spec
 from augtune.service.explore_text import localize_error, tile_caption
 from augtune.service.grids import LatestOnly
 from augtune.service.i18n import STRINGS, pick_locale
@@ -122,7 +122,9 @@ def test_only_the_augment_endpoint_of_this_tab_is_public(client):
 def test_widgets_round_trip_every_preset(name):
     values = widgets_from_spec(PRESETS[name])
     assert len(values) == len(FIELDS)
-    assert spec_from_widgets(values) == PRESETS[name]
+    assert spec_from_widgets([*values, pipeline_of(PRESETS[name])]) == PRESETS[name]
+    if PRESETS[name].steps is None:
+        assert spec_from_widgets(values) == PRESETS[name]
 
 
 def test_spec_from_widgets_reads_the_order_and_slider_floats():

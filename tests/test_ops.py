@@ -285,9 +285,9 @@ def test_a_step_that_would_make_a_giant_picture_is_refused_before_any_pixel_work
 @pytest.mark.parametrize("name", ["autoaugment_imagenet", "randaugment", "trivialaugment", "augmix"])
 def test_policy_presets_replay(name, photos):
     from augtune import build_pipeline, sample_grid
-    from augtune.spec import STEP_PRESETS
+    from augtune import PRESETS
 
-    spec = STEP_PRESETS[name]
+    spec = PRESETS[name]
     tiles = sample_grid(photos[0], spec)
     pipeline = build_pipeline(spec)
     torch.manual_seed(spec.seed)

@@ -15,7 +15,12 @@ from .i18n import text
 def tile_caption(number: int, params: dict[str, Any], locale: str = "en") -> str:
     """What was sampled for tile `number`, in pipeline order, short enough for a gallery caption."""
     if "steps" in params:  # a pipeline of steps: each op says what was drawn for it
-        return f"#{number} · " + (steps_caption(params["steps"], locale) or text(locale, "caption.unchanged"))
+        parts = [steps_caption(params["steps"], locale)]
+        for entry in params["steps"]:
+            if "partner" in entry and "lambda" in entry:  # MixUp/CutMix: the label is mixed as the pixels are
+                parts.append(text(locale, "caption.mixed", partner=entry["partner"], share=f"{entry['lambda']:.2f}",
+                                  rest=f"{1 - entry['lambda']:.2f}"))
+        return f"#{number} · " + (" · ".join(part for part in parts if part) or text(locale, "caption.unchanged"))
     parts: list[str] = []
     for key in params:
         if key in ("hflip", "vflip"):

@@ -46,11 +46,11 @@ def _jitter_part(locale: str, name: str, value: float) -> str:
 # Sentences of augtune's core (spec.py, imageio.py) and how to say them in the UI's words and language.
 # tests/test_app_explore.py raises each of them for real, so a reworded core message is caught there.
 _ERROR_PATTERNS = [
-    (re.compile(r"^(?P<field>\w+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "error.range"),
+    (re.compile(r"^(?P<field>[\w.]+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "error.range"),
     (re.compile(r"^(?P<low_field>\w+) \((?P<low>[^)]+)\) must not be larger than (?P<high_field>\w+) \((?P<high>[^)]+)\)\.$"), "error.min_max"),
     (re.compile(r"^resize_size \((?P<resize>\d+)\) must be at least crop_size \((?P<crop>\d+)\) for a centre crop\.$"), "error.center"),
-    (re.compile(r"^(?P<field>\w+) must be a whole number, got (?P<value>.+)\.$"), "error.whole"),
-    (re.compile(r"^(?P<field>\w+) must be a (finite )?number, got .+\.$"), "error.number"),
+    (re.compile(r"^(?P<field>[\w.]+) must be a whole number, got (?P<value>.+)\.$"), "error.whole"),
+    (re.compile(r"^(?P<field>[\w.]+) must be a (finite )?number, got .+\.$"), "error.number"),
     (re.compile(r"^Settings are not valid JSON: (?P<detail>.*)\.$", re.S), "error.json"),
     (re.compile(r"^Unknown setting\(s\): (?P<names>.*?)\. Known: .*$", re.S), "error.unknown"),
     (re.compile(r"^Settings must be a JSON object"), "error.not_object"),

@@ -138,7 +138,6 @@ STRINGS: dict[str, str] = {
     "error.truncated": "The image file is incomplete (truncated); please upload it again.",
     "error.damaged": "The image file is damaged and could not be decoded.",
     "error.gone": "The image is no longer on the server; please upload it again.",
-    "error.steps_settings": "This settings file is a pipeline of steps (any torchvision op): the Explore tab's controls cannot show it yet. Its grid is available through the /augment API and augtune.sample_grid.",
     "error.settings_file": "Please choose a settings file (.json).",
     # ------------------------------------------------------------ Fine-tune tab
     "ft.tab": "Fine-tune",

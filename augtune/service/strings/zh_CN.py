@@ -134,7 +134,6 @@ STRINGS: dict[str, str] = {
     "error.truncated": "图片文件不完整，请重新上传。",
     "error.damaged": "图片文件已损坏，无法解码。",
     "error.gone": "服务器上已没有这张图片，请重新上传。",
-    "error.steps_settings": "该设置文件是由多个步骤组成的流水线（可含任意 torchvision 操作）：探索页的控件暂时无法显示它。可通过 /augment API 或 augtune.sample_grid 得到其样本网格。",
     "error.settings_file": "请选择一个设置文件（.json）。",
     # ------------------------------------------------------------ Fine-tune tab
     "ft.tab": "微调",

@@ -22,7 +22,8 @@ _ = gr.I18n()
 
 def _widget(control: steps_form.Control) -> tuple[gr.components.Component, Callable]:
     """The Gradio component for one control, and the event that reports a finished edit."""
-    common = dict(label=_(control.label), info=_(control.info) if control.info else None, min_width=160)
+    common = dict(label=_(control.label), info=_(control.info) if control.info else None, min_width=160,
+                  interactive=True)
     if control.kind == "checkbox":
         widget = gr.Checkbox(control.value, **common)
         return widget, widget.input
@@ -58,7 +59,7 @@ def build_steps_editor(editor: gr.State, wire: Callable) -> gr.Dropdown:
                         button = gr.Button(symbol, size="sm", min_width=44, scale=0, elem_classes=f"augtune-step-{action}")
                         wire(button.click, events.structure_handler(row.index, action), [], True)
                 if row.apply_p is not None:
-                    apply_p = gr.Slider(0, 1, value=row.apply_p, step=0.05, label=_("steps.apply_p"),
+                    apply_p = gr.Slider(0, 1, value=row.apply_p, step=0.05, label=_("steps.apply_p"), interactive=True,
                                         info=_("steps.apply_p.help"), elem_classes="augtune-step-apply")
                     wire(apply_p.release, events.apply_p_handler(row.index), [apply_p], True)
                 for path, step in row.inner:

@@ -12,7 +12,7 @@ FIELDS = [field.name for field in dataclasses.fields(AugSpec) if field.name != "
 ORDERS = [",".join(order) for order in itertools.permutations(STAGES)]
 HISTOGRAM_DRAWS = 2000
 # ElasticTransform draws a displacement field the size of the picture: its draws are held to this many pixels.
-HISTOGRAM_PIXELS_FOR_FIELDS = 2_000_000
+HISTOGRAM_PIXELS_FOR_FIELDS = 20_000_000
 
 
 def spec_from_widgets(values: list[Any] | tuple[Any, ...]) -> AugSpec:

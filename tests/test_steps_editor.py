@@ -155,3 +155,19 @@ def test_histograms_of_a_pipeline_of_steps_hold_the_displacement_fields_to_a_bud
     assert histogram_draws(PRESETS["augmix"], (4032, 3024)) == HISTOGRAM_DRAWS
     picture, status = explore_events.on_distributions("en", None, *sliders(), [{"op": "RandomRotation"}])
     assert picture.width > 200 and status == gr.skip()
+
+
+def test_a_steps_histogram_key_names_the_same_step_whatever_a_coin_skipped():
+    """A second RandomInvert is "RandomInvert#2" in every sample, also where RandomApply skipped the first one,
+    and each key has its panel."""
+    from augtune import sample_params
+    from augtune.figures import _step_panels
+
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomApply", "p": 0.5, "transforms": [{"op": "RandomInvert"}]},
+                                        {"op": "RandomInvert"}], "seed": 4})
+    draws = sample_params((64, 48), spec, 40, spec.seed)
+    skipped = [draw for draw in draws if not draw["RandomApply.applied"]]
+    assert skipped and all("RandomInvert#2.applied" in draw and "RandomInvert.applied" not in draw for draw in skipped)
+    panel_keys = {panel.key for panel in _step_panels(spec.steps)}
+    assert panel_keys == {"RandomApply.applied", "RandomInvert.applied", "RandomInvert#2.applied"}
+    assert all(set(draw) <= panel_keys for draw in draws)

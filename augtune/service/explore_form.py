@@ -44,10 +44,9 @@ def pipeline_of(spec: AugSpec) -> list[dict[str, Any]] | None:
 
 def histogram_draws(spec: AugSpec, size: tuple[int, int]) -> int:
     """How many samples the histograms draw: HISTOGRAM_DRAWS, fewer where an op draws per pixel."""
-    def draws_fields(steps) -> bool:
-        return any(step.op == "ElasticTransform" or draws_fields(step.children) for step in steps)
+    from augtune.ops.steps import _flat
 
-    if spec.steps is None or not draws_fields(spec.steps):
+    if spec.steps is None or not any(step.op == "ElasticTransform" for step in _flat(spec.steps)):
         return HISTOGRAM_DRAWS
     return max(4, min(HISTOGRAM_DRAWS, HISTOGRAM_PIXELS_FOR_FIELDS // (size[0] * size[1])))
 

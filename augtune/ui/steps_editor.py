@@ -20,21 +20,21 @@ from . import explore_events as events
 _ = gr.I18n()
 
 
-def _widget(control: steps_form.Control) -> tuple[gr.components.Component, Callable]:
-    """The Gradio component for one control, and the event that reports a finished edit."""
+def _widget(control: steps_form.Control) -> tuple[gr.components.Component, list[Callable]]:
+    """The Gradio component for one control, and the events that report a finished edit."""
     common = dict(label=_(control.label), info=_(control.info) if control.info else None, min_width=160,
                   interactive=True)
     if control.kind == "checkbox":
         widget = gr.Checkbox(control.value, **common)
-        return widget, widget.input
+        return widget, [widget.input]
     if control.kind == "dropdown":
         widget = gr.Dropdown([(str(choice), choice) for choice in control.choices], value=control.value, **common)
-        return widget, widget.input
+        return widget, [widget.input]
     if control.kind == "slider":
         widget = gr.Slider(control.minimum, control.maximum, value=control.value, step=control.step, **common)
-        return widget, widget.release
+        return widget, [widget.release]
     widget = gr.Number(control.value, minimum=control.minimum, maximum=control.maximum, step=control.step, **common)
-    return widget, widget.submit
+    return widget, [widget.submit, widget.blur]  # as Explore's own number boxes
 
 
 def build_steps_editor(editor: gr.State, wire: Callable) -> gr.Dropdown:
@@ -67,8 +67,8 @@ def build_steps_editor(editor: gr.State, wire: Callable) -> gr.Dropdown:
                     with gr.Row(elem_classes="augtune-step-controls"):
                         for control in steps_form.controls(step["op"], step):
                             widget, finished = _widget(control)
-                            wire(finished, events.value_handler(path, control.param, control.part), [widget],
-                                 False)
+                            for trigger in finished:
+                                wire(trigger, events.value_handler(path, control.param, control.part), [widget], False)
 
     with gr.Row(equal_height=True):
         choice = gr.Dropdown([(_(key), name) for key, name in steps_form.op_choices()], value="RandomRotation",

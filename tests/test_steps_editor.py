@@ -171,3 +171,14 @@ def test_a_steps_histogram_key_names_the_same_step_whatever_a_coin_skipped():
     panel_keys = {panel.key for panel in _step_panels(spec.steps)}
     assert panel_keys == {"RandomApply.applied", "RandomInvert.applied", "RandomInvert#2.applied"}
     assert all(set(draw) <= panel_keys for draw in draws)
+
+
+@pytest.mark.parametrize("locale", ["en", "zh-CN"])
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_added_in_the_editor_shows_a_grid_with_its_captions_and_code(name, locale):
+    values = [*sliders(AugSpec(samples=3, seed=2)), [{"op": name, **EXAMPLES[name]}]]
+    grid, original, legend, code, download, status = explore_events.on_change(locale, None, None, *values)
+    captions = grid_captions([grid, original, legend, code, download, status])
+    label = OPS[name].label[locale]
+    assert len(captions) == 3 and all(label in caption for caption in captions), captions
+    assert f"v2.{name}(" in code and not status.startswith("⚠")

@@ -215,27 +215,20 @@ def _panels(spec: AugSpec) -> list[_Panel]:
 
 
 def _step_panels(steps) -> list[_Panel]:
-    """A panel per random value of every step (keys as augtune.ops.steps.steps_values names them)."""
+    """A panel per random value of every step, keyed as augtune.ops.steps.steps_values keys the draws."""
     from .ops import OPS, RANDOM_APPLY
+    from .ops.steps import _flat, step_names
 
+    names = step_names(steps)
     panels: list[_Panel] = []
-    counts: dict[str, int] = {}
-
-    def add(step) -> None:
-        counts[step.op] = counts.get(step.op, 0) + 1
-        name = step.op if counts[step.op] == 1 else f"{step.op}#{counts[step.op]}"
+    for step in _flat(steps):
+        name = names[id(step)]
         if step.op == RANDOM_APPLY:
             panels.append(_Panel(f"{name}.applied", f"{name}: applied", 0.0, step.values["p"], "bernoulli"))
-            for child in step.children:
-                add(child)
-            return
+            continue
         for value in OPS[step.op].random_values(step.values):
-            key = f"{name}.{value}"
             if value == "applied":
-                panels.append(_Panel(key, f"{name}: applied", 0.0, step.values.get("p", 1.0), "bernoulli"))
+                panels.append(_Panel(f"{name}.{value}", f"{name}: applied", 0.0, step.values.get("p", 1.0), "bernoulli"))
             else:
-                panels.append(_Panel(key, f"{name}: {value}", 0.0, 0.0, "observed"))
-
-    for step in steps:
-        add(step)
+                panels.append(_Panel(f"{name}.{value}", f"{name}: {value}", 0.0, 0.0, "observed"))
     return panels

@@ -48,6 +48,18 @@ def pipeline_steps(spec: AugSpec) -> list[tuple[str, dict[str, Any]]]:
     return steps or [("Identity", {})]
 
 
+def as_steps(spec: AugSpec) -> AugSpec:
+    """The same pipeline as a spec of steps (the form any op can join): what Explore's step editor starts
+    from when a class leaves the lesson's sliders, so the grid stays the same tile for tile."""
+    if spec.steps is not None:
+        return spec
+    from .ops import parse_steps
+
+    steps = [{"op": name, **{key: list(value) if isinstance(value, tuple) else value for key, value in kwargs.items()}}
+             for name, kwargs in pipeline_steps(spec) if name != "Identity"]
+    return AugSpec(steps=parse_steps(steps), samples=spec.samples, columns=spec.columns, seed=spec.seed)
+
+
 def build_pipeline(spec: AugSpec) -> v2.Compose:
     if spec.steps is not None:
         return build_steps(spec.steps)

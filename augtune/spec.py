@@ -190,11 +190,10 @@ def _steps(*steps: dict[str, Any]) -> AugSpec:
     return AugSpec(steps=parse_steps(list(steps)))
 
 
-# The learned and random policies at v2's defaults (issue 12). Apart from PRESETS until the Explore tab can show
-# a pipeline of steps: its preset buttons still set the lesson's sliders.
-STEP_PRESETS: dict[str, AugSpec] = {
-    "autoaugment_imagenet": _steps({"op": "AutoAugment", "policy": "imagenet"}),
-    "randaugment": _steps({"op": "RandAugment", "num_ops": 2, "magnitude": 9}),
-    "trivialaugment": _steps({"op": "TrivialAugmentWide"}),
-    "augmix": _steps({"op": "AugMix"}),
-}
+# The learned and random policies at v2's defaults (issue 12): pipelines of steps, shown in Explore's step editor.
+PRESETS.update(
+    autoaugment_imagenet=_steps({"op": "AutoAugment", "policy": "imagenet"}),
+    randaugment=_steps({"op": "RandAugment", "num_ops": 2, "magnitude": 9}),
+    trivialaugment=_steps({"op": "TrivialAugmentWide"}),
+    augmix=_steps({"op": "AugMix"}),
+)

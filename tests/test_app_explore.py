@@ -17,7 +17,7 @@ from augtune import PRESETS, AugSpec
 from augtune.figures import box_colour
 from augtune.service import explore_form, explore_html, explore_text, grids
 from augtune.service import pictures as service_pictures
-from augtune.service.explore_form import FIELDS, spec_from_widgets, widgets_from_spec
+from augtune.service.explore_form import FIELDS, pipeline_of, spec_from_widgets, widgets_from_spec
 from augtune.service.explore_text import localize_error, tile_caption
 from augtune.service.grids import LatestOnly
 from augtune.service.i18n import STRINGS, pick_locale
@@ -122,7 +122,9 @@ def test_only_the_augment_endpoint_of_this_tab_is_public(client):
 def test_widgets_round_trip_every_preset(name):
     values = widgets_from_spec(PRESETS[name])
     assert len(values) == len(FIELDS)
-    assert spec_from_widgets(values) == PRESETS[name]
+    assert spec_from_widgets([*values, pipeline_of(PRESETS[name])]) == PRESETS[name]
+    if PRESETS[name].steps is None:
+        assert spec_from_widgets(values) == PRESETS[name]
 
 
 def test_spec_from_widgets_reads_the_order_and_slider_floats():
@@ -504,10 +506,11 @@ def test_loading_a_settings_file_sets_every_control(tmp_path):
     path = tmp_path / "augtune-settings.json"
     path.write_text(PRESETS["hotdog_train"].to_json())
     outputs = explore_events.on_settings_upload("zh-CN", None, str(path), None)
-    assert len(outputs) == len(FIELDS) + 6
+    assert len(outputs) == len(FIELDS) + 9  # the sliders, the pipeline, mode, editor, then what the grid shows
     assert [update["value"] for update in outputs[: len(FIELDS)]] == widgets_from_spec(PRESETS["hotdog_train"])
+    assert outputs[len(FIELDS): len(FIELDS) + 2] == [None, "lesson"]
     assert outputs[-1].startswith("设置已载入。")
-    assert "RandomResizedCrop(size=224" in outputs[len(FIELDS) + 3]
+    assert "RandomResizedCrop(size=224" in outputs[len(FIELDS) + 6]
 
 
 def test_a_bad_settings_file_changes_nothing_and_says_why(tmp_path):
@@ -516,20 +519,20 @@ def test_a_bad_settings_file_changes_nothing_and_says_why(tmp_path):
     path = tmp_path / "augtune-settings.json"
     path.write_text('{"hue": 3}')
     outputs = explore_events.on_settings_upload("zh-CN", None, str(path), None)
-    assert outputs[:-1] == [gr.skip()] * (len(FIELDS) + 5)
+    assert outputs[:-1] == [gr.skip()] * (len(FIELDS) + 8)
     assert outputs[-1] == "⚠ “色调”必须在 0 到 0.5 之间，当前为 3。"
 
 
-def test_a_settings_file_of_steps_is_refused_by_the_sliders_not_dropped(tmp_path):
-    """The sliders cannot hold a pipeline of steps: the file is refused in a sentence instead of half loaded."""
-    import gradio as gr
-
+def test_a_settings_file_of_steps_opens_the_step_editor(tmp_path):
     path = tmp_path / "steps.json"
-    path.write_text(json.dumps({"steps": [{"op": "RandomRotation", "degrees": 30}]}))
-    for locale, start in (("en", "⚠ This settings file is a pipeline of steps"), ("zh-CN", "⚠ 该设置文件是由多个步骤组成的流水线")):
-        outputs = explore_events.on_settings_upload(locale, None, str(path), None)
-        assert outputs[:-1] == [gr.skip()] * (len(FIELDS) + 5)
-        assert outputs[-1].startswith(start) and "/augment" in outputs[-1]
+    steps = [{"op": "RandomRotation", "degrees": 30}, {"op": "RandomApply", "p": 0.5, "transforms": [{"op": "RandomInvert", "p": 1}]}]
+    path.write_text(json.dumps({"steps": steps, "samples": 4, "seed": 3}))
+    outputs = explore_events.on_settings_upload("en", None, str(path), None)
+    pipeline, mode, editor = outputs[len(FIELDS): len(FIELDS) + 3]
+    assert [step["op"] for step in pipeline] == ["RandomRotation", "RandomApply"] and mode == "steps"
+    assert editor["steps"] == pipeline
+    assert outputs[FIELDS.index("samples")]["value"] == 4 and outputs[FIELDS.index("seed")]["value"] == 3
+    assert outputs[-1].startswith("Settings loaded.") and "v2.RandomApply([v2.RandomInvert(p=1" in outputs[len(FIELDS) + 6]
 
 
 def test_an_unreadable_upload_keeps_the_current_image(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -300,3 +301,75 @@ def test_a_busy_server_tells_each_waiting_page_its_place_in_line(browser, tmp_pa
                 caller.join(timeout=60)
         context.close()
         server.stop()
+
+
+def step_titles(page) -> list[str]:
+    return page.locator("#augtune-steps .prose.augtune-step-title").evaluate_all(
+        "titles => titles.map(title => title.innerText.trim())")
+
+
+def wait_for_steps(page, count: int) -> None:
+    page.wait_for_function(
+        f"document.querySelectorAll('#augtune-steps .prose.augtune-step-title').length === {count}", timeout=WAIT_MS)
+
+
+def test_the_step_editor_builds_a_pipeline_of_any_ops_and_fine_tune_trains_it(page, app_server):
+    from playwright.sync_api import expect
+
+    open_explore(page, app_server.url)
+    lesson = page.locator(TILES).evaluate_all("images => images.map(image => image.src)")
+    page.get_by_label("Steps: any torchvision op").check()
+    expect(page.locator("#augtune-steps")).to_be_visible()
+    wait_for_steps(page, 3)
+    assert step_titles(page) == ["1. RandomHorizontalFlip", "2. ColorJitter", "3. RandomResizedCrop"]
+    assert not page.locator("#augtune-brightness").is_visible(), "the lesson's sliders give way to the steps"
+    page.wait_for_function(f"src => [...document.querySelectorAll({TILES!r})].map(i => i.src).join() === src.join()",
+                           arg=lesson, timeout=WAIT_MS)  # the same grid, as steps
+
+    before = captions(page)
+    page.click("#augtune-step-add")  # the list starts at RandomRotation
+    after = wait_for_new_captions(page, before)
+    assert all("Random rotation: angle" in caption for caption in after)
+    expect(page.locator("#augtune-code")).to_contain_text("v2.RandomRotation(degrees=30.0")
+    wait_for_steps(page, 4)
+
+    degrees = page.get_by_label("number input for Degrees")
+    degrees.fill("5")
+    degrees.press("Tab")
+    expect(page.locator("#augtune-code")).to_contain_text("v2.RandomRotation(degrees=5.0", timeout=WAIT_MS)
+    angles = [float(caption.split("angle ")[1].split()[0]) for caption in captions(page)]
+    assert all(abs(angle) <= 5 for angle in angles)
+
+    page.locator("#augtune-steps .augtune-step-remove").first.click()
+    wait_for_steps(page, 3)
+    expect(page.locator("#augtune-code")).not_to_contain_text("RandomHorizontalFlip", timeout=WAIT_MS)
+    assert step_titles(page) == ["1. ColorJitter", "2. RandomResizedCrop", "3. RandomRotation"]
+
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#ft-augment label").nth(1).click()  # "the Explore tab's settings"
+    expect(page.locator("#ft-augment-info")).to_contain_text("ColorJitter → RandomResizedCrop → RandomRotation")
+    page.locator("#ft-epochs input[type=number]").fill("1")
+    page.click("#ft-start")
+    expect(page.locator("#ft-log textarea")).to_have_value(re.compile(r"^epoch 1, loss "), timeout=120_000)
+
+
+def test_a_policy_preset_shows_its_draws_and_mixup_its_partner_in_chinese(browser, app_server):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+    try:
+        page = context.new_page()
+        open_explore(page, app_server.url)
+        before = captions(page)
+        page.click("#augtune-preset-trivialaugment")
+        after = wait_for_new_captions(page, before)
+        assert all("TrivialAugment" in caption for caption in after)
+        wait_for_steps(page, 1)
+        from augtune.ops import OPS
+
+        assert OPS["TrivialAugmentWide"].help["zh-CN"] in page.inner_text("#augtune-steps")
+        page.locator("#augtune-step-choice input").fill("MixUp")
+        page.keyboard.press("Enter")
+        page.click("#augtune-step-add")
+        mixed = wait_for_new_captions(page, after)
+        assert all("MixUp" in caption and "× 本图 +" in caption and "rocket" in caption for caption in mixed)
+    finally:
+        context.close()

@@ -285,9 +285,9 @@ def test_a_step_that_would_make_a_giant_picture_is_refused_before_any_pixel_work
 @pytest.mark.parametrize("name", ["autoaugment_imagenet", "randaugment", "trivialaugment", "augmix"])
 def test_policy_presets_replay(name, photos):
     from augtune import build_pipeline, sample_grid
-    from augtune.spec import STEP_PRESETS
+    from augtune import PRESETS
 
-    spec = STEP_PRESETS[name]
+    spec = PRESETS[name]
     tiles = sample_grid(photos[0], spec)
     pipeline = build_pipeline(spec)
     torch.manual_seed(spec.seed)
@@ -305,3 +305,18 @@ def test_every_op_has_a_caption_in_both_languages(name, photos):
         entries = json.loads(json.dumps(tile.params["steps"]))  # as it comes back from a grid worker or the API
         english, chinese = steps_caption(entries, "en"), steps_caption(entries, "zh-CN")
         assert english.startswith(OPS[name].label["en"]) and chinese.startswith(OPS[name].label["zh-CN"])
+
+
+@pytest.mark.parametrize("sigma", [0.5, 5.0, 20.0])
+def test_elastic_fields_are_v2s_blurred_one_axis_at_a_time(sigma):
+    """ElasticTransform's draw blurs separably (fast) but gives v2's displacement field, to float rounding,
+    from the same random numbers (the next draw is the same)."""
+    transform = v2.ElasticTransform(alpha=[50.0, 30.0], sigma=sigma)
+    torch.manual_seed(0)
+    theirs = transform.make_params([torch.empty(3, 120, 170)])["displacement"]
+    after_theirs = torch.rand(1)
+    torch.manual_seed(0)
+    ours = OPS["ElasticTransform"].draw(transform, (170, 120)).params["displacement"]
+    assert ours.shape == theirs.shape == (1, 120, 170, 2)
+    assert torch.allclose(ours, theirs, atol=1e-6, rtol=0) and theirs.abs().max() > 1e-3
+    assert torch.equal(torch.rand(1), after_theirs)

@@ -88,7 +88,7 @@ def mean_abs_diff(a: Image.Image, b: Image.Image) -> float:
     return float(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64)).mean())
 
 
-@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("preset", sorted(name for name, spec in PRESETS.items() if spec.steps is None))  # policies: test_ops
 @pytest.mark.parametrize("seed", [0, 1234])
 def test_replay_matches_pipeline_on_the_cat(cat, preset, seed):
     spec = PRESETS[preset]

@@ -135,6 +135,10 @@ def test_presets_are_the_lessons_pipelines():
             ("RandomHorizontalFlip", {"p": 0.5}),
         ],
         "hotdog_test": [("Resize", {"size": [256]}), ("CenterCrop", {"size": [224, 224]})],
+        "autoaugment_imagenet": [("AutoAugment", {})],
+        "randaugment": [("RandAugment", {})],
+        "trivialaugment": [("TrivialAugmentWide", {})],
+        "augmix": [("AugMix", {})],
     }
     assert set(PRESETS) == set(expected)
     for name, steps in expected.items():

@@ -109,13 +109,14 @@ class Sample:
 
     drawn: list[tuple[Step, v2.Transform, Drawn]]
     size: tuple[int, int]  # (width, height) of the pipeline's output
+    steps: tuple[Step, ...]  # the pipeline it was drawn from
 
 
 def draw_sample(steps: tuple[Step, ...], transforms: list[v2.Transform], size: tuple[int, int]) -> Sample:
     """One sample's params, consuming torch's RNG as `Compose(transforms)(image of size)` does."""
     drawn: list[tuple[Step, v2.Transform, Drawn]] = []
     size, _ = _walk(drawn, steps, transforms, size)
-    return Sample(drawn, size)
+    return Sample(drawn, size, steps)
 
 
 def _walk(drawn, steps, transforms, size, image=None, partner=None):
@@ -188,7 +189,7 @@ def sample_steps(image: Image.Image, steps: tuple[Step, ...], n: int, seed: int,
             for _ in range(n):
                 drawn: list = []
                 size, picture = _walk(drawn, steps, transforms, image.size, image, partner)
-                tiles.append((_picture(picture), Sample(drawn, size)))
+                tiles.append((_picture(picture), Sample(drawn, size, steps)))
             return tiles
         samples = [draw_sample(steps, transforms, image.size) for _ in range(n)]
     # Drawn: the pixel work needs no lock, and the kernels (Pillow, torch) let go of the GIL.
@@ -214,18 +215,21 @@ def steps_params(sample: Sample) -> list[dict[str, Any]]:
     return [{"op": result.op, **result.shown} for _, _, result in sample.drawn]
 
 
-def steps_values(sample: Sample) -> dict[str, Any]:
-    """One sample's drawn values flat, for histograms: "Op.value", "Op#2.value" for the op's second step."""
-    flat: dict[str, Any] = {}
-    names: dict[int, str] = {}  # id(step) -> its name in the keys
+def step_names(steps: tuple[Step, ...]) -> dict[int, str]:
+    """id(step) -> the step's name in histogram keys: "Op", "Op#2" for the op's second step (nested ones counted,
+    in order), fixed by the pipeline whatever a sample's coins skipped."""
+    names: dict[int, str] = {}
     counts: dict[str, int] = {}
-    for step, _, result in sample.drawn:
-        if id(step) not in names:
-            counts[result.op] = counts.get(result.op, 0) + 1
-            names[id(step)] = result.op if counts[result.op] == 1 else f"{result.op}#{counts[result.op]}"
-        for key, value in result.shown.items():
-            flat[f"{names[id(step)]}.{key}"] = value
-    return flat
+    for step in _flat(steps):
+        counts[step.op] = counts.get(step.op, 0) + 1
+        names[id(step)] = step.op if counts[step.op] == 1 else f"{step.op}#{counts[step.op]}"
+    return names
+
+
+def steps_values(sample: Sample) -> dict[str, Any]:
+    """One sample's drawn values flat, for histograms: "<step name>.<value>" (see step_names)."""
+    names = step_names(sample.steps)
+    return {f"{names[id(step)]}.{key}": value for step, _, result in sample.drawn for key, value in result.shown.items()}
 
 
 def steps_caption(entries: list[dict[str, Any]], locale: str = "en") -> str:

@@ -17,6 +17,7 @@ from augtune.spec import AugSpec
 
 from .explore_text import tile_caption
 from .i18n import text
+from .pictures import mixing_partner
 
 TILE_MAX_SIDE = 512  # tiles larger than this (no crop on a big photo) are shown downscaled
 ORIGINAL_MAX_SIDE = 720
@@ -38,7 +39,7 @@ def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any
     """Everything the tab shows for one spec: the tiles (as HTML), the boxed original and its legend,
     the code, the status line."""
     photo_size = image.info.get("original_size")  # boxes and params in the uploaded photo's own pixels
-    tiles = sample_grid(image, spec, max_side=TILE_MAX_SIDE, source_size=photo_size)
+    tiles = mixed_grid(image, spec, max_side=TILE_MAX_SIDE, source_size=photo_size)
     captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
     return {
         "grid": grid_html([tile.image for tile in tiles], captions, spec.columns),
@@ -49,6 +50,18 @@ def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any
         "download": download_html(spec, locale),
         "status": text(locale, "status.ok", n=spec.samples, width=image.width, height=image.height, seed=spec.seed),
     }
+
+
+def mixed_grid(image: Image.Image, spec: AugSpec, **options: Any) -> list:
+    """`sample_grid`, with MixUp and CutMix mixing the picture with a bundled example (`mixing_partner`), whose
+    name each tile's params then carry: its caption says what the picture was mixed with."""
+    partner_name, partner = mixing_partner(image)
+    tiles = sample_grid(image, spec, partner=partner, **options)
+    for tile in tiles:
+        for entry in tile.params.get("steps", ()):
+            if entry.get("op") in ("MixUp", "CutMix"):
+                entry["partner"] = partner_name
+    return tiles
 
 
 def original_html(picture: Image.Image, locale: str) -> str:

@@ -15,7 +15,12 @@ from .i18n import text
 def tile_caption(number: int, params: dict[str, Any], locale: str = "en") -> str:
     """What was sampled for tile `number`, in pipeline order, short enough for a gallery caption."""
     if "steps" in params:  # a pipeline of steps: each op says what was drawn for it
-        return f"#{number} · " + (steps_caption(params["steps"], locale) or text(locale, "caption.unchanged"))
+        parts = [steps_caption(params["steps"], locale)]
+        for entry in params["steps"]:
+            if "partner" in entry and "lambda" in entry:  # MixUp/CutMix: the label is mixed as the pixels are
+                parts.append(text(locale, "caption.mixed", partner=entry["partner"], share=f"{entry['lambda']:.2f}",
+                                  rest=f"{1 - entry['lambda']:.2f}"))
+        return f"#{number} · " + (" · ".join(part for part in parts if part) or text(locale, "caption.unchanged"))
     parts: list[str] = []
     for key in params:
         if key in ("hflip", "vflip"):
@@ -41,11 +46,11 @@ def _jitter_part(locale: str, name: str, value: float) -> str:
 # Sentences of augtune's core (spec.py, imageio.py) and how to say them in the UI's words and language.
 # tests/test_app_explore.py raises each of them for real, so a reworded core message is caught there.
 _ERROR_PATTERNS = [
-    (re.compile(r"^(?P<field>\w+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "error.range"),
+    (re.compile(r"^(?P<field>[\w.]+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "error.range"),
     (re.compile(r"^(?P<low_field>\w+) \((?P<low>[^)]+)\) must not be larger than (?P<high_field>\w+) \((?P<high>[^)]+)\)\.$"), "error.min_max"),
     (re.compile(r"^resize_size \((?P<resize>\d+)\) must be at least crop_size \((?P<crop>\d+)\) for a centre crop\.$"), "error.center"),
-    (re.compile(r"^(?P<field>\w+) must be a whole number, got (?P<value>.+)\.$"), "error.whole"),
-    (re.compile(r"^(?P<field>\w+) must be a (finite )?number, got .+\.$"), "error.number"),
+    (re.compile(r"^(?P<field>[\w.]+) must be a whole number, got (?P<value>.+)\.$"), "error.whole"),
+    (re.compile(r"^(?P<field>[\w.]+) must be a (finite )?number, got .+\.$"), "error.number"),
     (re.compile(r"^Settings are not valid JSON: (?P<detail>.*)\.$", re.S), "error.json"),
     (re.compile(r"^Unknown setting\(s\): (?P<names>.*?)\. Known: .*$", re.S), "error.unknown"),
     (re.compile(r"^Settings must be a JSON object"), "error.not_object"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from augtune.ops import OPS
 from augtune.spec import STAGES
 
 from .explore_form import ORDERS
@@ -18,6 +19,23 @@ for _table in STRINGS.values():
     _stage_names = {stage: _table[f"stage.{stage}"] for stage in STAGES}
     for _order in ORDERS:
         _table[f"order.{_order}"] = " → ".join(_stage_names[stage] for stage in _order.split(","))
+
+
+# Every op's words come with the op (augtune.ops: a label and a help line per language, per param); the
+# step editor reads them through the same tables, under "op.<Op>[.<param>[.<end>]]".
+_ENDS = {"en": {"low": "{label}: from", "high": "{label}: to", "x": "{label}: x", "y": "{label}: y"},
+         "zh-CN": {"low": "{label}:下限", "high": "{label}:上限", "x": "{label}:x", "y": "{label}:y"}}
+for _locale, _table in STRINGS.items():
+    for _name, _op in OPS.items():
+        _table[f"op.{_name}"] = _op.label.get(_locale) or _op.label["en"]
+        _table[f"op.{_name}.help"] = _op.help.get(_locale) or _op.help["en"]
+        _table[f"op.{_name}.choice"] = f"{_table[f'steps.family.{_op.family}']} · {_name}"
+        for _param in _op.params:
+            _key, _label = f"op.{_name}.{_param.name}", _param.label.get(_locale) or _param.label["en"]
+            _table[_key] = _label
+            _table[f"{_key}.help"] = _param.help.get(_locale) or _param.help["en"]
+            for _end, _template in _ENDS[_locale].items():
+                _table[f"{_key}.{_end}"] = _template.format(label=_label)
 
 
 def pick_locale(raw: str | None) -> str:

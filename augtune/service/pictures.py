@@ -3,6 +3,7 @@ within a memory budget (`ImageCache`, the server's; `Pictures`, also a grid work
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import tempfile
@@ -170,3 +171,23 @@ def image_bytes(image: Image.Image) -> int:
 
 
 images = ImageCache()
+
+
+_partners: dict[Path, Image.Image] = {}
+_partner_lock = threading.Lock()
+
+
+def mixing_partner(image: Image.Image) -> tuple[str, Image.Image]:
+    """The bundled example MixUp and CutMix mix `image` with (the batch of a grid is the picture and this
+    partner): the rocket, or the cat when the picture is the rocket. Returns its name and its picture."""
+    rocket, cat = ASSETS / "rocket.jpg", ASSETS / "cat.png"
+    path = cat if image.info.get(DIGEST_KEY) == _digest_of(rocket) else rocket
+    with _partner_lock:
+        if path not in _partners:
+            _partners[path] = augtune.load_image(path)
+        return path.stem, _partners[path]
+
+
+@functools.cache
+def _digest_of(path: Path) -> str:
+    return hashlib.sha1(path.read_bytes()).hexdigest()

@@ -19,6 +19,7 @@ from augtune.spec import RANGES
 
 from . import assets
 from . import explore_events as events
+from .steps_editor import build_steps_editor
 
 _ = gr.I18n()  # only makes translation keys; ui/app.py gives launch() the tables (augtune.service.i18n)
 
@@ -26,7 +27,8 @@ _ = gr.I18n()  # only makes translation keys; ui/app.py gives launch() the table
 def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
     """The Explore tab, its events, and the `/augment` API endpoint. `demo` is the enclosing Blocks
     (the first grid is drawn on page load, in the visitor's language). Returns the controls in FIELDS
-    order, for other tabs that train with the spec they make (see `augtune.service.explore_form.spec_from_widgets`)."""
+    order, then the step editor's pipeline (a gr.State), for other tabs that train with the spec they make (see
+    `augtune.service.explore_form.spec_from_widgets`)."""
     defaults = AugSpec()
     shown = crop_widgets_shown(defaults.crop_mode)
 
@@ -39,6 +41,8 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         gr.Markdown(_("locale"), visible="hidden", elem_id=assets.LOCALE_ELEMENT)
         locale = gr.Textbox(visible=False)
         image_path = gr.State(str(DEFAULT_IMAGE))
+        pipeline = gr.State(None)  # the step editor's steps; None while the lesson's sliders make the pipeline
+        editor = gr.State({"version": 0, "steps": None})  # what the editor draws: see ui/steps_editor.py
 
         gr.Markdown(_("explore.intro"))
         with gr.Row(elem_classes="augtune-presets"):
@@ -46,6 +50,8 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                 name: gr.Button(_(f"preset.{name}"), size="md", min_width=110, elem_id=f"augtune-preset-{name}")
                 for name in PRESETS
             }
+        mode = gr.Radio([(_("mode.lesson"), "lesson"), (_("mode.steps"), "steps")], value="lesson",
+                        label=_("mode.label"), info=_("mode.info"), elem_id="augtune-mode")
         status = gr.Markdown(elem_id="augtune-status")
         gr.HTML(elem_id=assets.BUSY_ELEMENT, padding=False)  # filled by busy_js() while this page's grid waits
 
@@ -67,7 +73,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
 
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
-                with gr.Group():
+                with gr.Group() as flip_group:
                     gr.Markdown(_("group.flip"), elem_classes="augtune-group-title")
                     hflip_p, vflip_p = slider("hflip_p", 0.05), slider("vflip_p", 0.05)
                 with gr.Group():
@@ -80,12 +86,12 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                                          min_width=160, scale=2, elem_id="augtune-seed")
                         resample = gr.Button(_("resample"), variant="primary", min_width=120, scale=1,
                                              elem_id="augtune-resample")
-            with gr.Column(min_width=300):
+            with gr.Column(min_width=300) as colour_column:
                 with gr.Group():
                     gr.Markdown(_("group.color"), elem_classes="augtune-group-title")
                     brightness, contrast = slider("brightness", 0.05), slider("contrast", 0.05)
                     saturation, hue = slider("saturation", 0.05), slider("hue", 0.01)
-            with gr.Column(min_width=300):
+            with gr.Column(min_width=300) as crop_column:
                 with gr.Group():
                     gr.Markdown(_("group.crop"), elem_classes="augtune-group-title")
                     crop_mode = gr.Radio(
@@ -102,6 +108,13 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                             for name in ("ratio_min", "ratio_max")
                         )
 
+            with gr.Column(scale=2, min_width=340, visible=False, elem_id="augtune-steps") as steps_panel:
+                gr.Markdown(_("steps.title"), elem_classes="augtune-group-title")
+                # The editor's events need components declared further down: they are connected once those exist
+                # (`connect` below); the ones its @gr.render makes later, at once.
+                connect, waiting = {}, []
+                build_steps_editor(editor, lambda *event: connect["now"](*event) if connect else waiting.append(event))
+
         with gr.Accordion(_("distributions.label"), open=False) as distributions_panel:
             gr.Markdown(_("distributions.note"))
             draw_histograms = gr.Button(_("distributions.button"), elem_id="augtune-draw-histograms")
@@ -116,9 +129,10 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                 upload_settings = gr.UploadButton(_("code.upload"), file_types=[".json"], type="filepath",
                                                   elem_id="augtune-load-settings")
 
-        widgets = [hflip_p, vflip_p, brightness, contrast, saturation, hue, crop_mode, crop_size, resize_size,
+        sliders = [hflip_p, vflip_p, brightness, contrast, saturation, hue, crop_mode, crop_size, resize_size,
                    scale_min, scale_max, ratio_min, ratio_max, order, samples, columns, seed]
-        crop_widgets = [widgets[FIELDS.index(name)] for name in crop_widgets_shown("random")]
+        widgets = sliders + [pipeline]
+        crop_widgets = [sliders[FIELDS.index(name)] for name in crop_widgets_shown("random")]
         shown_outputs = [grid, original, legend, code, download, status]
         base = [locale, image_path]
 
@@ -138,10 +152,22 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         listen(crop_mode.input, events.on_crop_mode, base + widgets, crop_widgets + shown_outputs)
         listen(resample.click, events.on_resample, base + widgets, [seed] + shown_outputs)
         for name, button in preset_buttons.items():
-            listen(button.click, events.preset_handler(name), base, widgets + shown_outputs)
+            listen(button.click, events.preset_handler(name), base, widgets + [mode, editor] + shown_outputs)
+        listen(mode.input, events.on_mode, base + [mode] + widgets, [pipeline, editor] + shown_outputs)
+        mode.change(lambda chosen: [gr.update(visible=chosen == "lesson")] * 4 + [gr.update(visible=chosen == "steps")],
+                    [mode], [flip_group, order, colour_column, crop_column, steps_panel], queue=False,
+                    api_visibility="private", show_progress="hidden")
+
+        def wire(trigger, fn, extra_inputs, redraw):  # the step editor's events (ui/steps_editor.py)
+            listen(trigger, fn, base + extra_inputs + widgets, [pipeline] + ([editor] if redraw else []) + shown_outputs)
+
+        connect["now"] = wire
+        for event in waiting:
+            wire(*event)
         listen(upload.upload, events.on_image_upload, base + [upload] + widgets, [image_path, upload] + shown_outputs)
         listen(examples.select, events.on_example, base + widgets, [image_path] + shown_outputs)
-        listen(upload_settings.upload, events.on_settings_upload, base + [upload_settings], widgets + shown_outputs)
+        listen(upload_settings.upload, events.on_settings_upload, base + [upload_settings],
+               widgets + [mode, editor] + shown_outputs)
         for trigger in (draw_histograms.click, distributions_panel.expand):
             listen(trigger, events.on_distributions, base + widgets, [histograms, status],
                    concurrency_id="augtune-histograms", concurrency_limit=1)

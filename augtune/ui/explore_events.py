@@ -3,6 +3,7 @@ pick the page's locale, turn a failure into its sentence, and say what the widge
 
 from __future__ import annotations
 
+import itertools
 import random
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,11 @@ import gradio as gr
 
 from augtune import PRESETS, AugSpec, sample_grid, sample_params
 from augtune.figures import distributions_figure, figure_to_image
-from augtune.service.explore_form import FIELDS, HISTOGRAM_DRAWS, crop_widgets_shown, spec_from_widgets, widgets_from_spec
+from augtune.pipeline import as_steps
+from augtune.service import steps_form
+from augtune.service.explore_form import (FIELDS, crop_widgets_shown, histogram_draws, pipeline_of, spec_from_widgets,
+                                          widgets_from_spec)
+from augtune.service.explore_html import mixed_grid
 from augtune.service.explore_text import localize_error, tile_caption
 from augtune.service.grids import latest, recent_grids
 from augtune.service.i18n import pick_locale, text
@@ -43,9 +48,21 @@ def _warning(message: str) -> str:
 
 
 def _widget_updates(spec: AugSpec) -> list[Any]:
-    shown = crop_widgets_shown(spec.crop_mode)
+    """[*sliders, pipeline, mode, editor] showing `spec`: a spec of steps opens the step editor."""
+    flat = spec if spec.steps is None else AugSpec()
+    shown = crop_widgets_shown(flat.crop_mode)
     values = zip(FIELDS, widgets_from_spec(spec))
-    return [gr.update(value=value, visible=shown.get(name, True)) for name, value in values]
+    pipeline = pipeline_of(spec)
+    return ([gr.update(value=value, visible=shown.get(name, True)) for name, value in values]
+            + [pipeline, "lesson" if pipeline is None else "steps", _editor(pipeline)])
+
+
+_layouts = itertools.count(1)
+
+
+def _editor(pipeline: list | None) -> dict[str, Any]:
+    """The step editor's layout state: a new version redraws its controls (a value edit does not)."""
+    return {"version": next(_layouts), "steps": pipeline}
 
 
 def on_change(locale: str, image_path: str | None, request: gr.Request, *values: Any):
@@ -67,7 +84,8 @@ def on_resample(locale: str, image_path: str | None, request: gr.Request, *value
 def preset_handler(name: str):
     def on_preset(locale: str, image_path: str | None, request: gr.Request):
         spec = PRESETS[name]
-        return _widget_updates(spec) + _show(image_path, pick_locale(locale), tuple(widgets_from_spec(spec)), request)
+        values = (*widgets_from_spec(spec), pipeline_of(spec))
+        return _widget_updates(spec) + _show(image_path, pick_locale(locale), values, request)
 
     return on_preset
 
@@ -78,11 +96,9 @@ def on_settings_upload(locale: str, image_path: str | None, upload: str | None, 
         if not upload:
             raise ValueError(text(locale, "error.settings_file"))
         spec = AugSpec.from_json(Path(upload).read_bytes())
-        if spec.steps is not None:  # the sliders would silently drop the steps
-            raise ValueError(text(locale, "error.steps_settings"))
     except ValueError as error:
-        return [gr.skip()] * (len(FIELDS) + 5) + [_warning(localize_error(str(error), locale))]
-    outputs = _widget_updates(spec) + _show(image_path, locale, tuple(widgets_from_spec(spec)), request)
+        return [gr.skip()] * (len(FIELDS) + 8) + [_warning(localize_error(str(error), locale))]
+    outputs = _widget_updates(spec) + _show(image_path, locale, (*widgets_from_spec(spec), pipeline_of(spec)), request)
     if isinstance(outputs[-1], str) and not outputs[-1].startswith("⚠"):
         outputs[-1] = text(locale, "status.loaded") + " " + outputs[-1]
     return outputs
@@ -113,8 +129,73 @@ def on_distributions(locale: str, image_path: str | None, *values: Any):
         size = images.get(image_path or DEFAULT_IMAGE).size
     except ValueError as error:
         return gr.skip(), _warning(localize_error(str(error), locale))
-    figure = distributions_figure(sample_params(size, spec, HISTOGRAM_DRAWS, spec.seed), spec)
+    figure = distributions_figure(sample_params(size, spec, histogram_draws(spec, size), spec.seed), spec)
     return figure_to_image(figure, dpi=90), gr.skip()
+
+
+# ---------------------------------------------------------------------------- the step editor
+# Each returns [pipeline, (editor,) *shown]: the new pipeline and the grid drawn from it. An edit the core refuses
+# changes nothing and says why; a change of structure (add, move, remove, wrap) also redraws the editor.
+
+
+def _pipeline_shown(image_path, locale, request, values, change, redraw: bool) -> list[Any]:
+    locale = pick_locale(locale)
+    try:
+        pipeline = change(values[-1] or [])
+    except ValueError as error:
+        return [gr.skip()] * (7 if redraw else 6) + [_warning(localize_error(str(error), locale))]
+    shown = _show(image_path, locale, (*values[:-1], pipeline), request)
+    return [pipeline] + ([_editor(pipeline)] if redraw else []) + shown
+
+
+def value_handler(path: tuple[int, ...], name: str, part: int | None):
+    def on_step_value(locale: str, image_path: str | None, request: gr.Request, value: Any, *values: Any):
+        return _pipeline_shown(image_path, locale, request, values,
+                               lambda pipeline: steps_form.with_value(pipeline, path, name, value, part), redraw=False)
+
+    return on_step_value
+
+
+def apply_p_handler(index: int):
+    def on_apply_p(locale: str, image_path: str | None, request: gr.Request, p: float, *values: Any):
+        return _pipeline_shown(image_path, locale, request, values,
+                               lambda pipeline: steps_form.with_apply_p(pipeline, index, p), redraw=True)
+
+    return on_apply_p
+
+
+def structure_handler(index: int, action: str):
+    """"up", "down" or "remove" for the step at `index`."""
+    def on_structure(locale: str, image_path: str | None, request: gr.Request, *values: Any):
+        def change(pipeline):
+            if action == "remove":
+                return steps_form.with_step_removed(pipeline, index)
+            return steps_form.with_step_moved(pipeline, index, -1 if action == "up" else 1)
+
+        return _pipeline_shown(image_path, locale, request, values, change, redraw=True)
+
+    return on_structure
+
+
+def on_add_step(locale: str, image_path: str | None, request: gr.Request, name: str | None, *values: Any):
+    if not name:
+        return [gr.skip()] * 8
+    return _pipeline_shown(image_path, locale, request, values,
+                           lambda pipeline: steps_form.with_step_added(pipeline, name), redraw=True)
+
+
+def on_mode(locale: str, image_path: str | None, request: gr.Request, mode: str, *values: Any):
+    """The lesson's sliders or the step editor: the editor starts from the sliders' pipeline as steps, so the
+    grid stays the same tile for tile."""
+    locale = pick_locale(locale)
+    if mode == "lesson":
+        flat = (*values[:-1], None)
+        return [None, _editor(None)] + _show(image_path, locale, flat, request)
+    try:
+        pipeline = values[-1] if values[-1] is not None else pipeline_of(as_steps(spec_from_widgets(values[:-1])))
+    except ValueError as error:
+        return [gr.skip()] * 7 + [_warning(localize_error(str(error), locale))]
+    return [pipeline, _editor(pipeline)] + _show(image_path, locale, (*values[:-1], pipeline), request)
 
 
 def augment(image: str | None, spec_json: str | None, n: float | None, seed: float | None):
@@ -126,7 +207,7 @@ def augment(image: str | None, spec_json: str | None, n: float | None, seed: flo
         picture = images.get(image or DEFAULT_IMAGE)
         # Through the spec, so that NaN, 2.5 or 10**30 get the spec's own sentence.
         spec = spec.replace(**{k: v for k, v in (("samples", n), ("seed", seed)) if v is not None})
-        tiles = sample_grid(picture, spec, source_size=picture.info.get("original_size"))
+        tiles = mixed_grid(picture, spec, source_size=picture.info.get("original_size"))
     except ValueError as error:  # the core's own sentence: API callers think in field names
         raise gr.Error(str(error), print_exception=False) from None
     gallery = [(tile.image, tile_caption(number, tile.params)) for number, tile in enumerate(tiles, 1)]

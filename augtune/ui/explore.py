@@ -54,6 +54,9 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                         label=_("mode.label"), info=_("mode.info"), elem_id="augtune-mode")
         status = gr.Markdown(elem_id="augtune-status")
         gr.HTML(elem_id=assets.BUSY_ELEMENT, padding=False)  # filled by busy_js() while this page's grid waits
+        # Empty and out of sight: its script clicks it when the page's language changes, and the grid's captions,
+        # legend and status are said again in the new language.
+        language = gr.HTML("", elem_id="augtune-language", js_on_load=assets.LANGUAGE_WATCH_JS, padding=False)
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
@@ -153,6 +156,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         listen(resample.click, events.on_resample, base + widgets, [seed] + shown_outputs)
         for name, button in preset_buttons.items():
             listen(button.click, events.preset_handler(name), base, widgets + [mode, editor] + shown_outputs)
+        listen(language.click, events.on_change, base + widgets, shown_outputs)
         listen(mode.input, events.on_mode, base + [mode] + widgets, [pipeline, editor] + shown_outputs)
         mode.change(lambda chosen: [gr.update(visible=chosen == "lesson")] * 4 + [gr.update(visible=chosen == "steps")],
                     [mode], [flip_group, order, colour_column, crop_column, steps_panel], queue=False,

@@ -47,7 +47,7 @@ def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any
         "grid": grid_html([tile.image for tile in tiles], captions, spec.columns),
         "original": boxed_original_html(image, [tile.params.get("crop_box") for tile in tiles], photo_size, locale),
         "legend": legend_html(captions),
-        "code": spec_to_code(spec),
+        "code": spec_to_code(spec).strip(),  # as gr.Code shows it: its events skip Gradio's postprocessing
         "download": download_html(spec, locale),
         "status": text(locale, "status.ok", n=spec.samples, width=image.width, height=image.height, seed=spec.seed),
     }

@@ -77,8 +77,33 @@ def build_app() -> gr.Blocks:
             explore_widgets = explore.build_explore_tab(demo)
             finetune.build_finetune_tab(explore_widgets=explore_widgets)
             show_the_default_grid(demo)
+            skip_value_processing(demo)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     return demo
+
+
+# Components whose values are the plain JSON values the browser sends and shows: Gradio's pre- and
+# postprocessing of them only checks bounds and choices, which the spec checks too, in its own sentences.
+PLAIN_INPUTS = (gr.Slider, gr.Number, gr.Dropdown, gr.Radio, gr.Textbox, gr.State)
+PLAIN_OUTPUTS = (*PLAIN_INPUTS, gr.HTML, gr.Markdown, gr.Code)
+GRID_EVENTS = "augtune-grid"  # the concurrency id of Explore's events that draw a grid
+
+
+def skip_value_processing(demo: gr.Blocks) -> int:
+    """Let Explore's grid events (the slider releases, presets, resample...) take and give their values
+    as the browser sends them. Gradio 6.31 preprocesses every input and postprocesses every output in a
+    thread of its pool, one hand-over each: 25 for a slider's release, half of the server process's busy
+    time under a class's load (py-spy), and each one a wait for a core on a busy machine. Only events
+    whose inputs and outputs are all plain values; an upload or a picture keeps Gradio's processing.
+    Returns how many events skip it."""
+    skipped = 0
+    for fn in demo.fns.values():
+        if (fn.concurrency_id == GRID_EVENTS and fn.api_visibility == "private"
+                and all(isinstance(block, PLAIN_INPUTS) for block in fn.inputs)
+                and all(isinstance(block, PLAIN_OUTPUTS) for block in fn.outputs)):
+            fn.preprocess = fn.postprocess = False
+            skipped += 1
+    return skipped
 
 
 # The components that show a grid, by elem_id, and which part of `grids.default_grid()` each shows.

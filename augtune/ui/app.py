@@ -120,6 +120,9 @@ def show_the_default_grid(demo: gr.Blocks) -> None:
         part = GRID_OUTPUTS.get(getattr(block, "elem_id", None))
         if part is not None:
             block.value = shown[part]
+    for fn in demo.fns.values():  # a grid is on show already: no progress timer over it while the load event runs
+        if fn.concurrency_id == GRID_EVENTS and any(event == "load" for _, event in fn.targets):
+            fn.show_progress = "hidden"
 
 
 def sweep_empty_upload_files(folder: Path, max_age_s: float) -> int:

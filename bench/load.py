@@ -147,6 +147,11 @@ class Server:
         """CPU seconds of the server and its grid workers (not its training workers)."""
         return sum(_cpu_s(pid) for pid in [self.process.pid, *self.grid_workers()])
 
+    def own_cpu_s(self) -> float:
+        """CPU seconds of the server process alone (Gradio, the queue, the HTML's trip): the part grid workers
+        cannot spread over the cores."""
+        return _cpu_s(self.process.pid)
+
     def temp_usage(self) -> dict[str, tuple[float, int]]:
         return {name: _usage(self.folders[name]) for name in ("gradio_tmp", "tmp", "runs")}
 
@@ -212,6 +217,7 @@ class Tally:
     unanswered: int = 0
     peak_rss: float = 0.0
     server_cpu: float = 0.0  # CPU seconds the server (without its training workers) spent in the round
+    server_own_cpu: float = 0.0  # of which the server process itself (the rest: its grid workers)
     students_cpu: float = 0.0  # and this script's simulated students: the same 2 cores
     aborted: str = ""
     stop: threading.Event = field(default_factory=threading.Event)
@@ -431,10 +437,12 @@ def run_round(server: Server, photos: list[Path], args, round_number: int) -> tu
         thread.start()
     lesson_starts.wait()
     started, server_cpu, own_cpu = time.perf_counter(), server.cpu_s(), _own_cpu_s()
+    server_own_cpu = server.own_cpu_s()
     for thread in threads:
         thread.join(max(0.0, deadline - time.monotonic()))
     wall = time.perf_counter() - started
     tally.server_cpu, tally.students_cpu = server.cpu_s() - server_cpu, _own_cpu_s() - own_cpu
+    tally.server_own_cpu = server.own_cpu_s() - server_own_cpu
     finished.set()
     watcher.join()
     with tally.lock:
@@ -473,7 +481,8 @@ def report_round(round_number: int, tally: Tally, wall: float, args) -> None:
           f"{percentile(lat, 0.95):.2f} | {max(lat, default=float('nan')):.2f} | "
           f"{statistics.fmean(lat) if lat else float('nan'):.2f} | {len(lat) / wall:.1f} |")
     print(f"\nCPU in the round: server {tally.server_cpu:.0f} s ({tally.server_cpu / max(len(lat), 1):.2f} s per grid "
-          f"served), the simulated students {tally.students_cpu:.0f} s; wall {wall:.0f} s on {os.cpu_count()} cores.")
+          f"served: {tally.server_own_cpu / max(len(lat), 1):.3f} s in the server process, "
+          f"{(tally.server_cpu - tally.server_own_cpu) / max(len(lat), 1):.3f} s in its grid workers), the simulated students {tally.students_cpu:.0f} s; wall {wall:.0f} s on {os.cpu_count()} cores.")
     for error in tally.errors[:5]:
         print(f"  error: {error}")
     if tally.trainings:

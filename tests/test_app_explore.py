@@ -650,3 +650,51 @@ def test_gradio_does_not_summarise_its_events_after_every_event():
     queue = build_app()._queue
     assert queue.ANAYLTICS_CACHE_FREQUENCY >= 1000  # sic: Gradio's spelling
     assert queue.ANALYTICS_MAX_EVENTS <= 1000
+
+
+# ------------------------------------------------------------------------------------ serving speed (behaviour only)
+
+
+def test_the_page_carries_the_default_grid_and_grid_events_skip_value_processing():
+    from augtune.ui.app import build_app
+
+    demo = build_app()
+    values = {c["props"].get("elem_id"): c["props"].get("value") for c in demo.config["components"]}
+    expected = grids.default_grid("en")
+    assert values["augtune-grid"] == expected["grid"] and values["augtune-grid"].count("<img ") == AugSpec().samples
+    assert values["augtune-original"] == expected["original"] and values["augtune-status"] == expected["status"]
+    by_name = {}
+    for fn in demo.fns.values():
+        by_name.setdefault(fn.name, set()).add((fn.preprocess, fn.postprocess))
+    assert by_name["on_change"] == {(False, False)} and by_name["on_preset"] == {(False, False)}
+    # a file in, or a picture out: Gradio's own processing stays
+    assert by_name["on_image_upload"] == {(True, True)} and by_name["augment"] == {(True, True)}
+    assert by_name["on_distributions"] == {(True, True)}
+
+
+def test_grid_events_refuse_raw_bad_values_in_the_specs_sentence():
+    """Without Gradio's preprocessing a slider's value comes as the browser sent it; the spec says what is wrong."""
+    values = dict(zip(FIELDS, widgets_from_spec(AugSpec())))
+    values.update(brightness=7.0, seed=7.5)
+    outputs = explore_events.on_change("en", None, None, *[values[name] for name in FIELDS])
+    assert outputs[-1].startswith("⚠ ") and "7" in outputs[-1] and "Traceback" not in outputs[-1]
+    values.update(brightness=0.5, seed=7.0, samples=4.0)
+    outputs = explore_events.on_change("en", None, None, *[values[name] for name in FIELDS])
+    assert outputs[0].count("<img ") == 4 and "seed 7" in outputs[-1]
+
+
+def test_a_colour_change_reuses_the_boxed_original_and_a_new_seed_redraws_it():
+    cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
+    first = explore_html.render_grid(cat, AugSpec(samples=6, seed=11), "en")
+    brighter = explore_html.render_grid(cat, AugSpec(samples=6, seed=11, brightness=0.9), "en")
+    reseeded = explore_html.render_grid(cat, AugSpec(samples=6, seed=12), "en")
+    assert brighter["original"] == first["original"] and brighter["grid"] != first["grid"]
+    assert reseeded["original"] != first["original"]
+
+
+def test_augment_tiles_are_files_gradio_serves_from_its_upload_folder(client):
+    tiles, _ = client.predict(None, "", 3, 0, api_name="/augment")
+    assert len({tile["image"] for tile in tiles}) == 3
+    for tile in tiles:
+        with Image.open(tile["image"]) as image:
+            assert image.format == "JPEG" and image.size == (200, 200)

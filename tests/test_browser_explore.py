@@ -18,6 +18,9 @@ WAIT_MS = 30_000
 def open_explore(page, url: str, tiles: int = 8) -> None:
     page.goto(url)
     wait_for_tiles(page, tiles)
+    # The page carries its first grid; wait for the rest of it (its status line, no event pending on it).
+    page.wait_for_function("document.getElementById('augtune-status')?.innerText.trim()"
+                           " && !document.querySelector('#augtune-status .progress-text')", timeout=WAIT_MS)
 
 
 def wait_for_tiles(page, count: int) -> None:
@@ -196,6 +199,10 @@ def test_page_in_chinese(browser, app_server):
     try:
         page = context.new_page()
         open_explore(page, app_server.url)
+        # The page carries the default grid in English; the page's load event brings it in Chinese.
+        page.wait_for_function(
+            f"[...document.querySelectorAll({TILES!r})].every(tile => tile.alt.includes('裁剪'))"
+            " && document.body.innerText.includes('水平翻转概率')", timeout=WAIT_MS)
         body = page.inner_text("body")
         for words in ("探索图像增广", "水平翻转概率", "亮度", "随机裁剪并缩放", "重新采样"):
             assert words in body, words
@@ -268,13 +275,15 @@ def test_a_busy_server_tells_each_waiting_page_its_place_in_line(browser, tmp_pa
     server = AppServer(tmp_path / "app", {"AUGTUNE_CONCURRENCY": "1"})
     stop = threading.Event()
 
-    def keep_the_queue_full(number: int) -> None:
-        client = Client(server.url, verbose=False, download_files=False)
+    def keep_the_queue_full(number: int, client) -> None:
         while not stop.is_set():
             client.predict(handle_file(str(photo)), "", 64, number, api_name="/augment")
 
     context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
-    callers = [threading.Thread(target=keep_the_queue_full, args=(n,), daemon=True) for n in range(4)]
+    # Connected before the page opens (a client takes seconds to connect on a busy machine), so that
+    # their grids fill the queue as soon as they start.
+    clients = [Client(server.url, verbose=False, download_files=False) for _ in range(4)]
+    callers = [threading.Thread(target=keep_the_queue_full, args=(n, clients[n]), daemon=True) for n in range(4)]
     try:
         page = context.new_page()
         open_explore(page, server.url)

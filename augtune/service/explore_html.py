@@ -6,7 +6,10 @@ from __future__ import annotations
 import base64
 import html
 import io
+import threading
 import urllib.parse
+import weakref
+from collections import OrderedDict
 from typing import Any
 
 from PIL import Image
@@ -43,10 +46,9 @@ def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any
     captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
     return {
         "grid": grid_html([tile.image for tile in tiles], captions, spec.columns),
-        "original": original_html(draw_crop_boxes(image, tiles, max_side=ORIGINAL_MAX_SIDE, source_size=photo_size),
-                                  locale),
+        "original": boxed_original_html(image, [tile.params.get("crop_box") for tile in tiles], photo_size, locale),
         "legend": legend_html(captions),
-        "code": spec_to_code(spec),
+        "code": spec_to_code(spec).strip(),  # as gr.Code shows it: its events skip Gradio's postprocessing
         "download": download_html(spec, locale),
         "status": text(locale, "status.ok", n=spec.samples, width=image.width, height=image.height, seed=spec.seed),
     }
@@ -62,6 +64,32 @@ def mixed_grid(image: Image.Image, spec: AugSpec, **options: Any) -> list:
             if entry.get("op") in ("MixUp", "CutMix"):
                 entry["partner"] = partner_name
     return tiles
+
+
+# The last boxed originals, by picture and boxes: a colour slider, the grid's columns or the language change
+# no box (v2 draws the crops first, whatever the colour), and then the boxed original is neither drawn nor
+# encoded again (draw and encode: 10-20 ms of a 1600-px photo's grid).
+_BOXED_KEPT = 32
+_boxed: OrderedDict[tuple, tuple[weakref.ref, str]] = OrderedDict()
+_boxed_lock = threading.Lock()
+
+
+def boxed_original_html(image: Image.Image, boxes: list, photo_size: tuple[int, int] | None, locale: str) -> str:
+    """`original_html` of `image` with `boxes` (each tile's crop box, None for no crop) drawn on it."""
+    key = (id(image), tuple(None if box is None else tuple(box) for box in boxes), photo_size, locale)
+    with _boxed_lock:
+        entry = _boxed.get(key)
+        if entry is not None and entry[0]() is image:  # not a new picture at a reused id
+            _boxed.move_to_end(key)
+            return entry[1]
+    picture = draw_crop_boxes(image, [{"crop_box": box} for box in boxes], max_side=ORIGINAL_MAX_SIDE,
+                              source_size=photo_size)
+    shown = original_html(picture, locale)
+    with _boxed_lock:
+        _boxed[key] = (weakref.ref(image), shown)
+        while len(_boxed) > _BOXED_KEPT:
+            _boxed.popitem(last=False)
+    return shown
 
 
 def original_html(picture: Image.Image, locale: str) -> str:

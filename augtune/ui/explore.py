@@ -21,6 +21,10 @@ from . import assets
 from . import explore_events as events
 from .steps_editor import build_steps_editor
 
+PLAIN_INPUTS = (gr.Slider, gr.Number, gr.Dropdown, gr.Radio, gr.Textbox, gr.State)
+PLAIN_OUTPUTS = (*PLAIN_INPUTS, gr.HTML, gr.Markdown, gr.Code)
+GRID_EVENTS = "augtune-grid"  # the concurrency id of Explore's events that draw a grid
+
 _ = gr.I18n()  # only makes translation keys; ui/app.py gives launch() the tables (augtune.service.i18n)
 
 
@@ -140,7 +144,13 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         base = [locale, image_path]
 
         def listen(trigger, fn, inputs, outputs, **options):
-            options = {"concurrency_id": "augtune-grid", "trigger_mode": "always_last", **options}
+            # Values as the browser sends them where every input and output is a plain value: Gradio 6.31 pre- and
+            # postprocesses each one in a thread of its pool, one hand-over each (25 for a slider's release), half of
+            # the server process's busy time under a class's load (py-spy). The spec checks the raw values itself.
+            plain = (all(isinstance(block, PLAIN_INPUTS) for block in inputs)
+                     and all(isinstance(block, PLAIN_OUTPUTS) for block in outputs))
+            options = {"concurrency_id": GRID_EVENTS, "trigger_mode": "always_last", "preprocess": not plain,
+                       "postprocess": not plain, **options}
             trigger(fn, inputs, outputs, js=assets.locale_js(len(inputs)), api_visibility="private",
                     show_progress="minimal", **options)
 

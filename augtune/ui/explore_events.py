@@ -20,7 +20,7 @@ from augtune.service.explore_html import mixed_grid
 from augtune.service.explore_text import localize_error, tile_caption
 from augtune.service.grids import latest, recent_grids
 from augtune.service.i18n import pick_locale, text
-from augtune.service.pictures import DEFAULT_IMAGE, EXAMPLES, images
+from augtune.service.pictures import DEFAULT_IMAGE, EXAMPLES, images, save_api_tiles
 
 
 # Handlers take `request` (and `event`) before `*values`: Gradio only injects positional parameters.
@@ -210,5 +210,6 @@ def augment(image: str | None, spec_json: str | None, n: float | None, seed: flo
         tiles = mixed_grid(picture, spec, source_size=picture.info.get("original_size"))
     except ValueError as error:  # the core's own sentence: API callers think in field names
         raise gr.Error(str(error), print_exception=False) from None
-    gallery = [(tile.image, tile_caption(number, tile.params)) for number, tile in enumerate(tiles, 1)]
+    paths = save_api_tiles([tile.image for tile in tiles])
+    gallery = [(path, tile_caption(number, tile.params)) for number, (path, tile) in enumerate(zip(paths, tiles), 1)]
     return gallery, [tile.params for tile in tiles]

@@ -23,7 +23,10 @@ from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from .ops.steps import rng_lock, sample_steps, sample_values, steps_params, steps_values
+from . import fast
+from .ops.registry import OPS
+from .ops.steps import (_flat, build_steps, draw_sample, rng_lock, sample_steps, sample_values, steps_params,
+                         steps_values)
 from .pipeline import build_pipeline
 from .pixels import (_Geometry, _image, _jitter, _jitter_array, _mean_grey_after, _Source, _source_for,
                      cached_bytes)  # noqa: F401 - cached_bytes: for the service (memory accounting)
@@ -82,7 +85,7 @@ def sample_grid(
     if image.mode != "RGB":
         raise ValueError(f"sample_grid needs an RGB image, got mode {image.mode}; use augtune.load_image.")
     if spec.steps is not None and not _fast_steps(spec.steps):
-        return _steps_grid(image, spec.steps, n, seed, max_side, partner)
+        return _steps_grid(image, spec.steps, n, seed, max_side, partner, tuple(source_size or image.size))
     source = _source_for(image)
     source_size = tuple(source_size or image.size)
     plans = sample_plans(source_size, spec, n, seed)
@@ -142,15 +145,36 @@ def _as_steps_params(steps, params: dict[str, Any]) -> list[dict[str, Any]]:
     return shown
 
 
-def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, partner) -> list[Tile]:
-    tiles = []
-    for picture, sample in sample_steps(image, steps, n, seed, partner):
-        if max(picture.size) > max_side:
-            scale = max_side / max(picture.size)
-            picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                                     Image.Resampling.BILINEAR)
-        tiles.append(Tile(image=picture, params={"steps": steps_params(sample)}))
-    return tiles
+def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, partner,
+                source_size: tuple[int, int]) -> list[Tile]:
+    """Params drawn by v2 (ops.steps), pixels by the warp path (augtune.fast); each tile's outline is where
+    its output rectangle lies in the photo (in `source_size` pixels, like the crop boxes)."""
+    if any(OPS[step.op].draws_in_kernel for step in _flat(steps) if step.op in OPS):
+        # v2 draws in the kernel (noise): each step is rendered as it is drawn, by v2's kernels.
+        return [Tile(image=_fitted(picture, max_side), params={"steps": steps_params(sample), "outline": None})
+                for picture, sample in sample_steps(image, steps, n, seed, partner)]
+    transforms = list(build_steps(steps).transforms)
+    with rng_lock, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        samples = [draw_sample(steps, transforms, image.size) for _ in range(n)]
+    source = _source_for(image)
+    scale = (source_size[0] / image.width, source_size[1] / image.height)
+
+    def tile(sample) -> Tile:
+        picture, outline = fast.render(image, sample, source, max_side, partner)
+        if outline is not None:
+            outline = [[x * scale[0], y * scale[1]] for x, y in outline]
+        return Tile(image=picture, params={"steps": steps_params(sample), "outline": outline})
+
+    return list(_pool.map(tile, samples))
+
+
+def _fitted(picture: Image.Image, max_side: int) -> Image.Image:
+    if max(picture.size) <= max_side:
+        return picture
+    scale = max_side / max(picture.size)
+    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                          Image.Resampling.BILINEAR)
 
 
 def _shape_proxy(width: int, height: int) -> torch.Tensor:

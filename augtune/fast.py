@@ -26,7 +26,7 @@ from PIL import Image
 from .ops.colour import JITTER
 from .ops.registry import OPS
 from .ops.steps import RANDOM_APPLY, Sample, _render_one
-from .pixels import _THUMB_SIDE, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source
+from .pixels import _THUMB_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source
 from .warp import IDENTITY, Move, apply, corners, move, scales
 
 _LEVELS = np.arange(256)
@@ -61,6 +61,7 @@ class _State:
     masks: tuple = ()
     cropped: bool = False
     shrunk: bool = False  # a resize made it smaller: resampling after it must see the small picture
+    transformed: bool = False  # a rotation, affine or perspective resampled it
     interpolations: frozenset = frozenset()
     pending: list = field(default_factory=list)
 
@@ -71,7 +72,7 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
     state = _State(source, image, image.size)
     outline = IDENTITY
     exact = None  # once a step hands on a tensor, the rest runs v2's kernels on it
-    for step, transform, drawn in sample.drawn:
+    for index, (step, transform, drawn) in enumerate(sample.drawn):
         if step.op == RANDOM_APPLY or drawn.params is None:
             continue
         op = OPS[step.op]
@@ -84,7 +85,8 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
             outline = outline @ found.matrix if found is not None else (
                 outline if op.family not in ("geometry", "policy", "mixing") else None)
         if found is not None and found.fast:
-            state = _moved(state, found)
+            state = _moved(state, found, shrinks_later=any(
+                later.op in ("Resize", "RandomResizedCrop") for later, _, _ in sample.drawn[index + 1:]))
             continue
         pixels = _pixel_steps(step.op, transform, drawn.params)
         if pixels is not None:
@@ -118,11 +120,14 @@ def _capped(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, math.floor(size[0] * scale + 0.5)), max(1, math.floor(size[1] * scale + 0.5))
 
 
-def _moved(state: _State, found: Move) -> _State:
+def _moved(state: _State, found: Move, shrinks_later: bool) -> _State:
     resamples = found.interpolation is not None
-    if (found.fill is not None and (state.pending or state.fill not in (None, found.fill))) or (resamples and state.shrunk):
-        # v2 leaves its fill uncoloured and in its own grey, and resamples a shrunk picture at its small size:
-        # render what came before at its own size and start again from it.
+    if (found.fill is not None and (state.pending or state.fill not in (None, found.fill))) \
+            or ((resamples or found.resize) and state.shrunk) \
+            or (resamples and state.transformed and not shrinks_later):
+        # v2 leaves its fill uncoloured and in its own grey, and resamples a shrunk picture at its small size;
+        # two transforms at full size blur twice, which shows unless the picture is shrunk afterwards. Render
+        # what came before at its own size and start again from it.
         picture = _picture(state)
         state = _State(_Source(picture), picture, picture.size)
     masks = tuple((matrix @ found.matrix, size) for matrix, size in state.masks)
@@ -135,6 +140,7 @@ def _moved(state: _State, found: Move) -> _State:
         state, size=found.size, matrix=state.matrix @ found.matrix, masks=masks,
         fill=found.fill if found.fill is not None else state.fill, cropped=state.cropped or found.crops,
         shrunk=state.shrunk or (found.resize and max(scale_x, scale_y) > 1 + 1e-9),
+        transformed=state.transformed or resamples,
         interpolations=state.interpolations | kinds, pending=list(state.pending))
 
 
@@ -177,6 +183,13 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
     """The state's picture scaled to `size`, as an RGB(X) array."""
     to_size = np.diag([state.size[0] / size[0], state.size[1] / size[1], 1.0])
     matrix = state.matrix @ to_size
+    if not state.pending and state.fill is None and not matrix[2, :2].any() and not matrix[0, 1] and not matrix[1, 0]:
+        # Crops, flips and resizes only: Pillow's own antialiased resize of the box, as v2's resize does.
+        x0, x1 = sorted((matrix[0, 2], matrix[0, 2] + matrix[0, 0] * size[0]))
+        y0, y1 = sorted((matrix[1, 2], matrix[1, 2] + matrix[1, 1] * size[1]))
+        box = _Geometry(x0, y0, x1, y1, *size, mirror_x=matrix[0, 0] < 0, mirror_y=matrix[1, 1] < 0)
+        # Four source pixels a tile pixel at least: a picture of fine detail (equalized, say) stays as v2 shrinks it.
+        return np.asarray(state.source.resample(box, size, oversample=4))
     low, high = scales(matrix, size)
     work = size
     if supersample and high > 1.0 + 1e-6 and (state.shrunk or size != state.size):
@@ -193,12 +206,15 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
     to_margin = np.array([[1.0, 0, -margin], [0, 1.0, -margin], [0, 0, 1.0]])
     padded = (work[0] + 2 * margin, work[1] + 2 * margin)
     work_matrix = state.matrix @ to_size @ to_work @ to_margin
-    if work == size and high <= 1.0 + 1e-6:
+    # Pillow's transforms do not antialias: only a resize (or the tile's cap) shrinking the picture is
+    # averaged, from the pyramid; otherwise the full picture is sampled as the steps' kernels sample it.
+    averaged = not supersample or work != size or (state.shrunk and high > 1.0 + 1e-6)
+    if averaged:
+        interpolation = "bilinear"
+    else:
         kinds = state.interpolations or {"bilinear"}
         interpolation = "bicubic" if "bicubic" in kinds else "nearest" if kinds == {"nearest"} else "bilinear"
-    else:
-        interpolation = "bilinear"
-    pixels = _warp(state.source, work_matrix, padded, state.fill, interpolation)
+    pixels = _warp(state.source, work_matrix, padded, state.fill, interpolation, averaged)
     local = to_size @ to_work @ to_margin
     for mask_matrix, mask_size in state.masks:
         pixels = _apply_mask(pixels, mask_matrix @ local, mask_size, state.fill)
@@ -214,14 +230,14 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
 
 
 def _warp(source: _Source, matrix: np.ndarray, size: tuple[int, int], fill: int | None,
-          interpolation: str) -> np.ndarray:
+          interpolation: str, averaged: bool) -> np.ndarray:
     """`size` pixels whose Pillow coordinates `matrix` maps into the source, from the smallest pyramid level
     with at least one pixel per output pixel."""
     levels = source.levels
     full_w, full_h = levels[0].size
     low, _ = scales(matrix, size)
     index = 0
-    if interpolation == "bilinear":
+    if averaged:
         for candidate in range(1, len(levels)):
             if full_w / levels[candidate].size[0] > low:
                 break

@@ -113,9 +113,9 @@ class _Source:
             index = candidate
         return index, levels[index].size[0] / full_w, levels[index].size[1] / full_h
 
-    def resample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
-        # Twice the output resolution, so the result matches a full-size resample.
-        index, fx, fy = self._level(geometry, size, oversample=2)
+    def resample(self, geometry: _Geometry, size: tuple[int, int], oversample: float = 2) -> Image.Image:
+        # Twice the output resolution (by default), so the result matches a full-size resample.
+        index, fx, fy = self._level(geometry, size, oversample=oversample)
         level = self.levels[index]
         box = (geometry.x0 * fx, geometry.y0 * fy, geometry.x1 * fx, geometry.y1 * fy)
         if level.size == size and box == (0, 0, *level.size):

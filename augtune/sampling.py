@@ -123,6 +123,8 @@ def _fast_steps(steps) -> bool:
     names = [step.op for step in steps]
     if not all(name in _FAST_OPS for name in names) or len(set(names)) != len(names):
         return False
+    if "Resize" in names and "RandomResizedCrop" in names:  # a second resize sees the first one's small picture
+        return False
     # The fast path resamples as the lesson's pipelines do: bilinear and antialiased.
     return all(step.values.get("antialias", True) and step.values.get("interpolation", "bilinear") == "bilinear"
                for step in steps)

@@ -30,8 +30,8 @@ from .pixels import _THUMB_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, 
 from .warp import IDENTITY, Move, apply, corners, move, scales
 
 _LEVELS = np.arange(256)
-_SUPERSAMPLE = 2.5  # work pixels per tile pixel (side) when the pipeline shrinks the picture...
-_SUPERSAMPLE_MIN_SIDE = 192  # ...and at least this many on the short side
+_SUPERSAMPLE = 1.5  # work pixels per tile pixel (side) when the pipeline shrinks the picture (2.5: no closer to v2)...
+_SUPERSAMPLE_MIN_SIDE = 96  # ...and at least this many on the short side
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000
 _CV_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 
@@ -275,6 +275,8 @@ def _apply_mask(pixels: np.ndarray, matrix: np.ndarray, size: tuple[int, int], f
     quad = moved[:, :2] / moved[:, 2:3] - 0.5  # Pillow's pixel centres are OpenCV's integers
     inside = np.zeros(pixels.shape[:2], np.uint8)
     cv2.fillConvexPoly(inside, np.round(quad * 16).astype(np.int32), 255, cv2.LINE_8, 4)
+    if fill == 0:
+        return cv2.bitwise_and(pixels, pixels, mask=inside)
     filled = np.empty_like(pixels)
     filled[:] = (fill, fill, fill, 0)[:pixels.shape[2]]
     return cv2.copyTo(pixels, inside, filled)

@@ -6,6 +6,7 @@ OpenCV does the pixel work on 4-byte RGBX arrays: it lets go of the GIL, so the 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import threading
@@ -281,11 +282,18 @@ def _shift_hue(tile: Image.Image, factor: float) -> Image.Image:
 
 
 def _shift_hue_array(pixels: np.ndarray, factor: float) -> np.ndarray:
-    shift = int(np.int32(factor * 255).astype(np.uint8))
-    back_to_opencv = np.floor(((np.arange(256) + shift) % 256) * 256 / 255).astype(np.int64) % 256
-    table = back_to_opencv[_OPENCV_TO_PIL_HUE].astype(np.uint8)
     if pixels.shape[2] == 4:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2RGB)
     hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV_FULL)
-    hsv[..., 0] = cv2.LUT(hsv[..., 0], table)
+    # One lookup over the three channels (saturation and value unchanged): writing the hue plane back
+    # through a strided view took as long as both colour conversions.
+    hsv = cv2.LUT(hsv, _hue_table(int(np.int32(factor * 255).astype(np.uint8))))
     return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
+
+
+@functools.lru_cache(maxsize=256)
+def _hue_table(shift: int) -> np.ndarray:
+    back_to_opencv = np.floor(((np.arange(256) + shift) % 256) * 256 / 255).astype(np.int64) % 256
+    table = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    table[:, 0] = back_to_opencv[_OPENCV_TO_PIL_HUE]
+    return table.reshape(256, 1, 3)

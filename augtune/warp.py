@@ -166,14 +166,10 @@ def corners(size: tuple[int, int]) -> np.ndarray:
 def scales(matrix: np.ndarray, size: tuple[int, int]) -> tuple[float, float]:
     """The least and greatest input pixels per output pixel (side) over the output: sqrt of the Jacobian's
     determinant at the corners and the centre (a perspective's varies across the picture)."""
+    (a, b, c), (d, e, f), (g, h, i) = matrix.tolist()
     width, height = size
-    points = [*corners(size), (width / 2, height / 2)]
-    found = []
-    for x, y in points:
-        w = matrix[2, 0] * x + matrix[2, 1] * y + matrix[2, 2]
-        u = matrix[0, 0] * x + matrix[0, 1] * y + matrix[0, 2]
-        v = matrix[1, 0] * x + matrix[1, 1] * y + matrix[1, 2]
-        jac = np.array([[matrix[0, 0] * w - u * matrix[2, 0], matrix[0, 1] * w - u * matrix[2, 1]],
-                        [matrix[1, 0] * w - v * matrix[2, 0], matrix[1, 1] * w - v * matrix[2, 1]]]) / (w * w)
-        found.append(math.sqrt(abs(np.linalg.det(jac))))
+    # For x' = (a x + b y + c) / w, y' = (d x + e y + f) / w, w = g x + h y + i: det J = det(M) / w^3.
+    det = abs(a * (e * i - f * h) - b * (d * i - f * g) + c * (d * h - e * g))
+    found = [math.sqrt(det / abs(g * x + h * y + i) ** 3)
+             for x, y in ((0, 0), (width, 0), (width, height), (0, height), (width / 2, height / 2))]
     return min(found), max(found)

@@ -76,6 +76,13 @@ def test_every_op_on_the_warp_path_is_within_two_grey_levels_of_v2(name, photos)
         _assert_close_to_exact(photos[1], before, 3, 5)
 
 
-@pytest.mark.parametrize("name", sorted(set(OPS) - {name for name, op in OPS.items() if op.family == "mixing"}))
+# The ops the warp path renders itself (and one that it hands to v2's kernel before warping again): v2's
+# kernels on 12 MP take seconds a tile, so the others, which are those kernels, are left to the photos above.
+ON_THE_WARP = sorted(name for name, op in OPS.items() if op.family in ("geometry", "colour", "degradation")
+                     and name not in ("ElasticTransform", "RandomAutocontrast", "RandomAdjustSharpness", "JPEG",
+                                      "GaussianNoise"))
+
+
+@pytest.mark.parametrize("name", ON_THE_WARP)
 def test_every_op_on_a_12_megapixel_picture(name, big):
-    _assert_close_to_exact(big, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 2, 1)
+    _assert_close_to_exact(big, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 1, 1)

@@ -43,6 +43,12 @@ class Tile:
     image: Image.Image
     params: dict[str, Any]
 
+    @property
+    def outline(self) -> list[list[float]] | None:
+        """For a spec of steps: the corners of the tile's output (top left, top right, bottom right, bottom
+        left) in the photo's pixels, as the steps' geometry maps them; None where a step is no such map."""
+        return self.params.get("outline")
+
 
 @dataclass
 class _Plan:
@@ -89,13 +95,14 @@ def sample_grid(
     source = _source_for(image)
     source_size = tuple(source_size or image.size)
     plans = sample_plans(source_size, spec, n, seed)
+    outlines = [_outline(plan.geometry) for plan in plans]
     if source_size != image.size:
         for plan in plans:
             plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
     tiles = list(_pool.map(lambda plan: _render(source, plan, max_side), plans))
     if spec.steps is not None:  # the lesson's kind of ops, each once: the fast path, told as the steps' values
-        tiles = [Tile(tile.image, {"steps": _as_steps_params(spec.steps, tile.params), "crop_box": tile.params.get("crop_box")})
-                 for tile in tiles]
+        tiles = [Tile(tile.image, {"steps": _as_steps_params(spec.steps, tile.params), "crop_box": tile.params.get("crop_box"),
+                                   "outline": outline}) for tile, outline in zip(tiles, outlines)]
     return tiles
 
 
@@ -169,6 +176,13 @@ def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, par
         return Tile(image=picture, params={"steps": steps_params(sample), "outline": outline})
 
     return list(_pool.map(tile, samples))
+
+
+def _outline(geometry: _Geometry) -> list[list[float]]:
+    """The output's corners (top left, top right, bottom right, bottom left) in the photo: a mirror swaps them."""
+    left, right = (geometry.x1, geometry.x0) if geometry.mirror_x else (geometry.x0, geometry.x1)
+    top, bottom = (geometry.y1, geometry.y0) if geometry.mirror_y else (geometry.y0, geometry.y1)
+    return [[left, top], [right, top], [right, bottom], [left, bottom]]
 
 
 def _fitted(picture: Image.Image, max_side: int) -> Image.Image:

@@ -86,3 +86,50 @@ ON_THE_WARP = sorted(name for name, op in OPS.items() if op.family in ("geometry
 @pytest.mark.parametrize("name", ON_THE_WARP)
 def test_every_op_on_a_12_megapixel_picture(name, big):
     _assert_close_to_exact(big, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 1, 1)
+
+
+def test_outline_of_a_quarter_turn_is_the_photo_turned(photos):
+    """PIL turns counter-clockwise: the output's top-left corner is the photo's top-right one."""
+    cat = photos[0]
+    width, height = cat.size
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": [90, 90], "expand": True}], "samples": 2})
+    tile = sample_grid(cat, spec)[0]
+    assert np.allclose(tile.outline, [[width, 0], [width, height], [0, height], [0, 0]], atol=1e-6)
+    assert np.abs(_pixels(tile.image) - np.rot90(_pixels(cat))).mean() < 0.5
+    # Drawn for a photo twice the size, as sample_grid's source_size says: the outline is in its pixels.
+    doubled = sample_grid(cat, spec, source_size=(2 * width, 2 * height))[0]
+    assert np.allclose(doubled.outline, 2 * np.array(tile.outline))
+
+
+def test_outline_of_a_crop_is_its_box_and_a_colour_step_keeps_the_whole_photo(photos):
+    cat = photos[0]
+    crop = AugSpec.from_dict({"steps": [{"op": "RandomResizedCrop", "size": 64}], "samples": 6, "seed": 4})
+    for tile in sample_grid(cat, crop):
+        x0, y0, x1, y1 = tile.params["crop_box"]
+        assert np.allclose(tile.outline, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]], atol=0.5)
+    flipped = AugSpec.from_dict({"steps": [{"op": "RandomHorizontalFlip", "p": 1.0}, {"op": "RandomInvert", "p": 1.0},
+                                           {"op": "Pad", "padding": 10}], "samples": 1})
+    tile = sample_grid(cat, flipped)[0]
+    width, height = cat.size
+    assert np.allclose(tile.outline, [[width + 10, -10], [-10, -10], [-10, height + 10], [width + 10, height + 10]])
+    elastic = AugSpec.from_dict({"steps": [{"op": "ElasticTransform"}], "samples": 1})
+    assert sample_grid(cat, elastic)[0].outline is None
+
+
+def test_the_original_shows_each_outline_as_a_polygon_in_its_tiles_colour(photos):
+    from augtune.figures import box_colour
+
+    cat = photos[0]
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": [30, 30]}, {"op": "CenterCrop", "size": 150}],
+                              "samples": 2})
+    tiles = sample_grid(cat, spec)
+    drawn = np.asarray(draw_crop_boxes(cat, tiles[1:]))
+    corners = np.array(tiles[1].outline)
+    assert (corners > 0).all() and (corners[:, 0] < cat.width).all() and (corners[:, 1] < cat.height).all()
+    for start, end in zip(corners, np.roll(corners, -1, axis=0)):
+        x, y = np.round((start + end) / 2).astype(int)  # the middle of each tilted edge
+        near = drawn[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3)
+        assert (near == box_colour(1)).all(axis=1).any(), (x, y)
+    untouched = np.asarray(cat)
+    x, y = np.round(corners.mean(axis=0)).astype(int)  # inside: the photo itself
+    assert (drawn[y, x] == untouched[y, x]).all()

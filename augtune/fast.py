@@ -26,13 +26,13 @@ from PIL import Image
 from .ops.colour import JITTER
 from .ops.registry import OPS
 from .ops.steps import RANDOM_APPLY, Sample, _render_one
-from .pixels import _THUMB_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source
+from .pixels import _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source
 from .warp import IDENTITY, Move, apply, corners, move, scales
 
 _LEVELS = np.arange(256)
 _SUPERSAMPLE = 1.5  # work pixels per tile pixel (side) when the pipeline shrinks the picture (2.5: no closer to v2)...
 _SUPERSAMPLE_STEPS = 2.5
-_SUPERSAMPLE_MIN_SIDE = 96  # ...and at least this many on the short side
+_SUPERSAMPLE_MIN_SIDE = 192  # ...and at least this many on the short side
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000
 _CV_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 
@@ -293,7 +293,7 @@ def _greys(state: _State) -> list[int | None]:
         if step.kind != "jitter" or not any(name == "contrast" for name, _ in step.value):
             greys.append(None)
             continue
-        scale = min(1.0, _THUMB_SIDE / max(step.size))
+        scale = min(1.0, _GREY_SIDE / max(step.size))
         size = (max(1, round(step.size[0] * scale)), max(1, round(step.size[1] * scale)))
         thumb_state = _State(state.source, state.picture, step.size, step.matrix, step.fill, step.masks)
         thumb = _render_state(thumb_state, size, supersample=False)

@@ -18,7 +18,8 @@ import numpy as np
 from PIL import Image, ImageStat
 from torchvision.transforms.v2 import functional as F
 
-_THUMB_SIDE = 256  # where the mean grey for contrast comes from
+_THUMB_SIDE = 256  # the pyramid's smallest level
+_GREY_SIDE = 64  # where the mean grey for contrast comes from
 # Images up to this size keep their full level as an array too (16 MB at most): most of their crops
 # are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.
 _WHOLE_ARRAY_PIXELS = 2048 * 2048
@@ -94,7 +95,17 @@ class _Source:
 
     @property
     def thumbnail_array(self) -> np.ndarray:
-        return self.array(len(self.reduced))
+        """The smallest level, at most _GREY_SIDE on its long side (a box filter keeps the mean grey that
+        contrast blends towards; a sixteenth of the pixels to jitter for it, every tile)."""
+        pixels = self._arrays.get(-1)
+        if pixels is None:
+            pixels = self.array(len(self.reduced))
+            factor = max(1, math.ceil(max(pixels.shape[:2]) / _GREY_SIDE))
+            if factor > 1:
+                smallest = self.levels[-1].reduce(factor)
+                pixels = _rgbx(smallest)
+            self._arrays[-1] = pixels
+        return pixels
 
     @property
     def levels(self) -> list[Image.Image]:

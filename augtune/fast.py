@@ -26,6 +26,7 @@ from PIL import Image
 from .ops.colour import JITTER
 from .ops.registry import OPS
 from .ops.steps import RANDOM_APPLY, Sample, _render_one
+from .ops.steps import _picture as as_picture
 from .pixels import _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source
 from .warp import IDENTITY, Move, apply, corners, move, scales
 
@@ -77,42 +78,37 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
         if step.op == RANDOM_APPLY or drawn.params is None:
             continue
         op = OPS[step.op]
+        size = state.size if exact is None else _size_of(exact)
+        found = move(step.op, transform, drawn.params, size) if op.family == "geometry" else None
+        if outline is not None:
+            moves_pixels = op.family in ("geometry", "policy", "mixing")
+            outline = outline @ found.matrix if found is not None else None if moves_pixels else outline
         if exact is not None:
             exact = _render_one(op, transform, exact, drawn, partner)
-            outline = outline if op.family not in ("geometry", "policy", "mixing") else None
-            continue
-        found = move(step.op, transform, drawn.params, state.size) if op.family == "geometry" else None
-        if outline is not None:
-            outline = outline @ found.matrix if found is not None else (
-                outline if op.family not in ("geometry", "policy", "mixing") else None)
-        if found is not None and found.fast:
+        elif found is not None and found.fast:
             state = _moved(state, found, shrinks_later=any(
                 later.op in ("Resize", "RandomResizedCrop") for later, _, _ in sample.drawn[index + 1:]))
-            continue
-        pixels = _pixel_steps(step.op, transform, drawn.params)
-        if pixels is not None:
+        elif (pixels := _pixel_steps(step.op, transform, drawn.params)) is not None:
             state.pending += [_Pixels(kind, value, state.matrix, state.size, state.fill, state.masks)
                               for kind, value in pixels]
-            continue
-        result = _render_one(op, transform, _picture(state), drawn, partner)
-        if isinstance(result, Image.Image):
-            state = _State(_Source(result), result, result.size)
         else:
-            exact = result
+            result = _render_one(op, transform, _picture(state), drawn, partner)
+            if isinstance(result, Image.Image):
+                state = _State(_Source(result), result, result.size)
+            else:
+                exact = result
     if exact is not None:
-        from .ops.steps import _picture as as_picture
-
-        picture = as_picture(exact)
+        picture, size = as_picture(exact), _size_of(exact)
         if max(picture.size) > max_side:
             picture = picture.resize(_capped(picture.size, max_side), Image.Resampling.BILINEAR)
     else:
         picture = _image(_render_state(state, _capped(state.size, max_side)))
         picture = picture if picture.mode == "RGB" else picture.convert("RGB")
-    final = exact_size(exact) if exact is not None else state.size
-    return picture, None if outline is None else apply(outline, corners(final)).tolist()
+        size = state.size
+    return picture, None if outline is None else apply(outline, corners(size)).tolist()
 
 
-def exact_size(picture) -> tuple[int, int]:
+def _size_of(picture) -> tuple[int, int]:
     return picture.size if isinstance(picture, Image.Image) else (picture.shape[-1], picture.shape[-2])
 
 

@@ -133,3 +133,13 @@ def test_the_original_shows_each_outline_as_a_polygon_in_its_tiles_colour(photos
     untouched = np.asarray(cat)
     x, y = np.round(corners.mean(axis=0)).astype(int)  # inside: the photo itself
     assert (drawn[y, x] == untouched[y, x]).all()
+
+
+def test_a_step_that_hands_on_a_tensor_keeps_the_outline_of_the_geometry_after_it(photos):
+    """RandomErasing hands on a tensor (v2's kernels run on it from there); a crop after it still moves the outline."""
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomErasing", "p": 1.0}, {"op": "CenterCrop", "size": 100}],
+                              "samples": 2})
+    tiles = _assert_close_to_exact(photos[0], [step.to_dict() for step in spec.steps], 2, 0)
+    width, height = photos[0].size
+    left, top = round((width - 100) / 2), round((height - 100) / 2)
+    assert np.allclose(tiles[0].outline, [[left, top], [left + 100, top], [left + 100, top + 100], [left, top + 100]])

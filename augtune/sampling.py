@@ -81,9 +81,10 @@ def sample_grid(
     the photo's size in `image.info["original_size"]`), the parameters and crop boxes are drawn for the
     photo, so that the pipeline run on the photo itself replays them; the pixels come from the copy.
 
-    A spec of steps (any ops, augtune.ops) renders each tile with v2's own kernels on `image` itself, and
-    draws for its size; `partner` is the picture MixUp and CutMix mix with (default: the image mirrored).
-    Each tile's params are then {"steps": [{"op": name, <what was drawn>}, ...]}.
+    A spec of steps (any ops, augtune.ops) draws for `image`'s own size, renders each tile through the warp
+    path (augtune.fast: the geometry as one warp, colour on the warped tile, v2's kernels for the rest);
+    `partner` is the picture MixUp and CutMix mix with (default: the image mirrored). Each tile's params are
+    then {"steps": [{"op": name, <what was drawn>}, ...], "outline": <its output's corners in the photo>}.
     """
     n = spec.samples if n is None else n
     seed = spec.seed if seed is None else seed

@@ -191,8 +191,8 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
     work = size
     if supersample and high > 1.0 + 1e-6 and (state.shrunk or size != state.size):
         # Posterize and solarize tables jump: averaged down they need more pixels than the jitter's smooth ones.
-        supersample = _SUPERSAMPLE_STEPS if any(step.kind == "lut" for step in state.pending) else _SUPERSAMPLE
-        factor = min(high, max(supersample, _SUPERSAMPLE_MIN_SIDE / min(size)))
+        least = _SUPERSAMPLE_STEPS if any(step.kind == "lut" for step in state.pending) else _SUPERSAMPLE
+        factor = min(high, max(least, _SUPERSAMPLE_MIN_SIDE / min(size)))
         work = (max(1, round(size[0] * factor)), max(1, round(size[1] * factor)))
         if work[0] * work[1] > _SUPERSAMPLE_MAX_PIXELS:
             shrink = math.sqrt(_SUPERSAMPLE_MAX_PIXELS / (work[0] * work[1]))

@@ -86,8 +86,7 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
         if exact is not None:
             exact = _render_one(op, transform, exact, drawn, partner)
         elif found is not None and found.fast:
-            state = _moved(state, found, shrinks_later=any(
-                later.op in ("Resize", "RandomResizedCrop") for later, _, _ in sample.drawn[index + 1:]))
+            state = _moved(state, found, shrinks_later=_shrinks(sample.drawn[index + 1:], found.size))
         elif (pixels := _pixel_steps(step.op, transform, drawn.params)) is not None:
             state.pending += [_Pixels(kind, value, state.matrix, state.size, state.fill, state.masks)
                               for kind, value in pixels]
@@ -117,13 +116,31 @@ def _capped(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     return max(1, math.floor(size[0] * scale + 0.5)), max(1, math.floor(size[1] * scale + 0.5))
 
 
+def _scale(matrix: np.ndarray) -> float:
+    return math.sqrt(abs(matrix[0, 0] * matrix[1, 1] - matrix[0, 1] * matrix[1, 0]))
+
+
+def _shrinks(later, size: tuple[int, int]) -> bool:
+    """Whether a later resize shrinks the picture by 1.5 or more: enough to hide a second resampling's blur."""
+    for step, transform, drawn in later:
+        if drawn.params is None:
+            continue
+        if step.op == "RandomResizedCrop":
+            height, width = transform.size
+            return math.sqrt(drawn.params["height"] * drawn.params["width"] / (height * width)) >= 1.5
+        if step.op == "Resize":
+            return min(size) / transform.size[0] >= 1.5
+    return False
+
+
 def _moved(state: _State, found: Move, shrinks_later: bool) -> _State:
     resamples = found.interpolation is not None
     if (found.fill is not None and (state.pending or state.fill not in (None, found.fill))) \
             or ((resamples or found.resize) and state.shrunk) \
-            or (resamples and state.transformed and not shrinks_later):
+            or (resamples and state.transformed and not shrinks_later) \
+            or (found.resize and state.transformed and _scale(found.matrix) < 1.5):
         # v2 leaves its fill uncoloured and in its own grey, and resamples a shrunk picture at its small size;
-        # two transforms at full size blur twice, which shows unless the picture is shrunk afterwards. Render
+        # a transform and then another, or a resize that does not shrink much, blur twice, which shows. Render
         # what came before at its own size and start again from it.
         picture = _picture(state)
         state = _State(_Source(picture), picture, picture.size)

@@ -85,7 +85,21 @@ ON_THE_WARP = sorted(name for name, op in OPS.items() if op.family in ("geometry
 
 @pytest.mark.parametrize("name", ON_THE_WARP)
 def test_every_op_on_a_12_megapixel_picture(name, big):
-    _assert_close_to_exact(big, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 1, 1)
+    _assert_close_to_exact(big, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 2, 1)
+
+
+FIVE_OPS = [{"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},
+            {"op": "RandomPerspective", "distortion_scale": 0.5, "p": 0.5},
+            {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+            {"op": "GaussianBlur", "kernel_size": 9, "sigma": [0.1, 2.0]},
+            {"op": "RandomResizedCrop", "size": 224}]
+
+
+def test_the_benchmarks_five_op_pipeline_is_one_warp_and_within_two_levels(photos, big):
+    """bench/explore.py's pipeline: rotation, perspective, jitter, blur and crop, rendered once per tile."""
+    for image, tiles in ((photos[0], 6), (photos[1], 4), (big, 3)):
+        for tile in _assert_close_to_exact(image, FIVE_OPS, tiles, 2):
+            assert tile.outline is not None and len(tile.outline) == 4
 
 
 def test_outline_of_a_quarter_turn_is_the_photo_turned(photos):

@@ -142,6 +142,9 @@ def _moved(state: _State, found: Move, shrinks_later: bool) -> _State:
         # v2 leaves its fill uncoloured and in its own grey, and resamples a shrunk picture at its small size;
         # a transform and then another, or a resize that does not shrink much, blur twice, which shows. Render
         # what came before at its own size and start again from it.
+        if found.resize and not found.matrix[2, :2].any():
+            # Only the box the resize reads (and, for a blur waiting, its margin: see _render_state).
+            state, found = _cut(state, found)
         picture = _picture(state)
         state = _State(_Source(picture), picture, picture.size)
     masks = tuple((matrix @ found.matrix, size) for matrix, size in state.masks)
@@ -156,6 +159,20 @@ def _moved(state: _State, found: Move, shrinks_later: bool) -> _State:
         shrunk=state.shrunk or (found.resize and max(scale_x, scale_y) > 1 + 1e-9),
         transformed=state.transformed or resamples,
         interpolations=state.interpolations | kinds, pending=list(state.pending))
+
+
+def _cut(state: _State, found: Move) -> tuple[_State, Move]:
+    """The state narrowed to the whole pixels `found` reads, and `found` moved to match."""
+    points = apply(found.matrix, corners(found.size))
+    left, top = (max(0, math.floor(value)) for value in points.min(axis=0))
+    right = min(state.size[0], math.ceil(points[:, 0].max()))
+    bottom = min(state.size[1], math.ceil(points[:, 1].max()))
+    if right - left < 1 or bottom - top < 1:
+        return state, found
+    shift = np.array([[1.0, 0, left], [0, 1.0, top], [0, 0, 1.0]])
+    narrowed = replace(state, matrix=state.matrix @ shift, size=(right - left, bottom - top),
+                       masks=tuple((matrix @ shift, size) for matrix, size in state.masks))
+    return narrowed, replace(found, matrix=np.linalg.inv(shift) @ found.matrix)
 
 
 def _pixel_steps(name: str, transform, params: dict) -> list[tuple[str, object]] | None:

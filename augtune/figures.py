@@ -49,7 +49,8 @@ def draw_crop_boxes(
     """`image` with the crop box of every tile drawn on it, numbered from 1 in the tiles' order.
 
     `tiles` are `augtune.Tile`s or their `params` dicts; boxes come from `params["crop_box"]` (original
-    image pixels) and tiles without one (no crop) are skipped. With `max_side`, the picture is shrunk to
+    image pixels), or for a pipeline of steps the polygon `params["outline"]` (the output's corners in the
+    original, see `Tile.outline`), and tiles with neither (no crop) are skipped. With `max_side`, the picture is shrunk to
     fit first and the boxes scaled with it, so a 12-megapixel photo stays cheap to send. `source_size`: the
     photo `image` is a reduced copy of, whose pixels the boxes are in (as given to `sample_grid`).
     """
@@ -66,15 +67,25 @@ def draw_crop_boxes(
     font = ImageFont.load_default(size=max(11, round(side / 36)))
     pad = max(2, line)
     for number, params in enumerate((getattr(tile, "params", tile) for tile in tiles), start=1):
-        box = params.get("crop_box")
-        if box is None:
-            continue
-        x0, y0, x1, y1 = (value * scale for value in box)
-        x1, y1 = max(x0, x1 - 1), max(y0, y1 - 1)  # the box covers pixels x0..x1-1, like the crop
+        box, outline = params.get("crop_box"), params.get("outline")
         colour = box_colour(number)
-        draw.rectangle((x0, y0, x1, y1), outline=colour, width=line)
+        if outline is not None:
+            # A pipeline of steps: the output's corners, wherever rotations and perspectives put them; the
+            # number sits at the output's top-left corner.
+            points = [(x * scale, y * scale) for x, y in outline]
+            draw.polygon(points, outline=colour, width=line)
+            x0, y0 = points[0]
+        elif box is not None:
+            x0, y0, x1, y1 = (value * scale for value in box)
+            x1, y1 = max(x0, x1 - 1), max(y0, y1 - 1)  # the box covers pixels x0..x1-1, like the crop
+            draw.rectangle((x0, y0, x1, y1), outline=colour, width=line)
+        else:
+            continue
         label = str(number)
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
+        # A rotated output's corner may lie off the photo: the number stays on it.
+        x0 = min(max(x0, 0), canvas.width - (right - left + 2 * pad))
+        y0 = min(max(y0, 0), canvas.height - (bottom - top + 2 * pad))
         draw.rectangle((x0, y0, x0 + right - left + 2 * pad, y0 + bottom - top + 2 * pad), fill=colour)
         draw.text((x0 + pad - left, y0 + pad - top), label, fill=(255, 255, 255), font=font)
     return canvas

@@ -13,30 +13,26 @@ whole image.
 
 from __future__ import annotations
 
-import itertools
 import math
-import threading
-import weakref
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
-import numpy as np
 import torch
-from PIL import Image, ImageStat
+from PIL import Image
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
-from .ops.steps import rng_lock, sample_steps, sample_values, steps_params, steps_values
+from . import fast
+from .ops.registry import OPS
+from .ops.steps import (_flat, build_steps, draw_sample, rng_lock, sample_steps, sample_values, steps_params,
+                         steps_values)
 from .pipeline import build_pipeline
+from .pixels import (_Geometry, _image, _jitter, _jitter_array, _mean_grey_after, _Source, _source_for,
+                     cached_bytes)  # noqa: F401 - cached_bytes: for the service (memory accounting)
 from .spec import AugSpec
 
 MAX_TILE_SIDE = 1024  # larger outputs (no crop on a big photo) are shown downscaled to this
-_THUMB_SIDE = 256  # where the mean grey for contrast comes from
-# Images up to this size keep their full level as an array too (16 MB at most): most of their crops
-# are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.
-_WHOLE_ARRAY_PIXELS = 2048 * 2048
 _JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
 
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="augtune-tiles")
@@ -47,41 +43,11 @@ class Tile:
     image: Image.Image
     params: dict[str, Any]
 
-
-@dataclass
-class _Geometry:
-    """The current image as a view of the original: a rectangle, mirrored or not, at some pixel size."""
-
-    x0: float
-    y0: float
-    x1: float
-    y1: float
-    width: int
-    height: int
-    mirror_x: bool = False
-    mirror_y: bool = False
-    crops: int = 0
-
-    def crop(self, top: int, left: int, height: int, width: int) -> None:
-        sx = (self.x1 - self.x0) / self.width
-        sy = (self.y1 - self.y0) / self.height
-        if self.mirror_x:
-            self.x0, self.x1 = self.x1 - (left + width) * sx, self.x1 - left * sx
-        else:
-            self.x0, self.x1 = self.x0 + left * sx, self.x0 + (left + width) * sx
-        if self.mirror_y:
-            self.y0, self.y1 = self.y1 - (top + height) * sy, self.y1 - top * sy
-        else:
-            self.y0, self.y1 = self.y0 + top * sy, self.y0 + (top + height) * sy
-        self.width, self.height = width, height
-        self.crops += 1
-
-    def rescale(self, sx: float, sy: float) -> None:
-        self.x0, self.x1, self.y0, self.y1 = self.x0 * sx, self.x1 * sx, self.y0 * sy, self.y1 * sy
-
     @property
-    def box(self) -> list[int]:
-        return [round(self.x0), round(self.y0), round(self.x1), round(self.y1)]
+    def outline(self) -> list[list[float]] | None:
+        """For a spec of steps: the corners of the tile's output (top left, top right, bottom right, bottom
+        left) in the photo's pixels, as the steps' geometry maps them; None where a step is no such map."""
+        return self.params.get("outline")
 
 
 @dataclass
@@ -96,125 +62,6 @@ class _Plan:
     color_before_crop: bool = False
 
 
-class _Source:
-    """A decoded image with its halving pyramid, built once per image object.
-
-    Only a weak reference to the image itself: the cache entry must not keep alive the very image
-    whose death removes it (a class uploads fifty photos in a lesson).
-    """
-
-    def __init__(self, image: Image.Image) -> None:
-        self.image = weakref.ref(image)
-        self.reduced: list[Image.Image] = []
-        smallest = image
-        while min(smallest.size) >= 64 and max(smallest.size) > _THUMB_SIDE:
-            smallest = smallest.reduce(2)
-            self.reduced.append(smallest)
-        # The levels as arrays for OpenCV, each made on first use: a third of the image's pixels again
-        # for the reduced ones, and all of them for an image up to _WHOLE_ARRAY_PIXELS (the full level of
-        # a 12-MP photo would take 48 MB more: `sample` cuts what it needs from it instead).
-        self._arrays: dict[int, np.ndarray] = {}
-        self._arrays_lock = threading.Lock()
-
-    def array(self, level: int) -> np.ndarray:
-        """A level as an RGBX array (see `_rgbx`), kept."""
-        pixels = self._arrays.get(level)
-        if pixels is None:
-            with self._arrays_lock:
-                pixels = self._arrays.get(level)
-                if pixels is None:
-                    pixels = self._arrays[level] = _rgbx(self.levels[level])
-        return pixels
-
-    @property
-    def thumbnail_array(self) -> np.ndarray:
-        return self.array(len(self.reduced))
-
-    @property
-    def levels(self) -> list[Image.Image]:
-        return [self.image(), *self.reduced]
-
-    def _level(self, geometry: _Geometry, size: tuple[int, int], oversample: float) -> tuple[int, float, float]:
-        """The smallest level with at least `oversample` pixels per output pixel (side) over the geometry's
-        rectangle: its index, and its scale (x, y) from the full image."""
-        levels = self.levels
-        full_w, full_h = levels[0].size
-        box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
-        index = 0
-        for candidate in range(1, len(levels)):
-            factor = full_w / levels[candidate].size[0]
-            if box_w / factor < oversample * size[0] or box_h / factor < oversample * size[1]:
-                break
-            index = candidate
-        return index, levels[index].size[0] / full_w, levels[index].size[1] / full_h
-
-    def resample(self, geometry: _Geometry, size: tuple[int, int]) -> Image.Image:
-        # Twice the output resolution, so the result matches a full-size resample.
-        index, fx, fy = self._level(geometry, size, oversample=2)
-        level = self.levels[index]
-        box = (geometry.x0 * fx, geometry.y0 * fy, geometry.x1 * fx, geometry.y1 * fy)
-        if level.size == size and box == (0, 0, *level.size):
-            tile = level.copy()
-        else:
-            tile = level.resize(size, Image.Resampling.BILINEAR, box=box)
-        return _mirrored(tile, geometry)
-
-    def sample(self, geometry: _Geometry, size: tuple[int, int]) -> np.ndarray:
-        """The geometry's rectangle at `size` (an RGBX array) by plain bilinear interpolation, from the
-        smallest level with at least one pixel per output pixel: for the supersampled work image, which
-        is averaged down to the tile afterwards, so it needs no filter of its own."""
-        index, fx, fy = self._level(geometry, size, oversample=1)
-        x0, y0 = geometry.x0 * fx, geometry.y0 * fy
-        sx, sy = (geometry.x1 * fx - x0) / size[0], (geometry.y1 * fy - y0) / size[1]
-        full = self.levels[0]
-        if index == 0 and full.width * full.height > _WHOLE_ARRAY_PIXELS:  # the rectangle and a margin
-            left, top = max(0, math.floor(x0) - 2), max(0, math.floor(y0) - 2)
-            right, bottom = min(full.width, math.ceil(geometry.x1) + 2), min(full.height, math.ceil(geometry.y1) + 2)
-            pixels = _rgbx(full.crop((left, top, right, bottom)))
-            x0, y0 = x0 - left, y0 - top
-        else:
-            pixels = self.array(index)
-        # Output pixel centres mapped to input pixel centres (PIL's convention in OpenCV's coordinates);
-        # a flip is the same map run backwards along its axis, so it costs no copy of its own.
-        column = [sx, 0.0, x0 + 0.5 * sx - 0.5]
-        row = [0.0, sy, y0 + 0.5 * sy - 0.5]
-        if geometry.mirror_x:
-            column = [-sx, 0.0, column[2] + sx * (size[0] - 1)]
-        if geometry.mirror_y:
-            row = [0.0, -sy, row[2] + sy * (size[1] - 1)]
-        return cv2.warpAffine(pixels, np.array([column, row]), size,
-                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101)
-
-
-def cached_bytes(size: tuple[int, int]) -> int:
-    """What sample_grid keeps beside an image of `size` while it lives: the halving pyramid (1/3 of its
-    pixels, Pillow's 4 bytes each) and the levels again as arrays for OpenCV (4 bytes a pixel; the full
-    level only up to _WHOLE_ARRAY_PIXELS)."""
-    pixels = size[0] * size[1]
-    return pixels * 4 // 3 + (pixels * 4 * 4 // 3 if pixels <= _WHOLE_ARRAY_PIXELS else pixels * 4 // 3)
-
-
-def _mirrored(tile: Image.Image, geometry: _Geometry) -> Image.Image:
-    if geometry.mirror_x:
-        tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    if geometry.mirror_y:
-        tile = tile.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
-    return tile
-
-
-# Keyed by id(): PIL images are unhashable. The entry leaves with the image it was built from.
-_sources: dict[int, _Source] = {}
-_sources_lock = threading.Lock()
-
-
-def _source_for(image: Image.Image) -> _Source:
-    key = id(image)
-    with _sources_lock:
-        source = _sources.get(key)
-        if source is None or source.image() is not image:
-            source = _sources[key] = _Source(image)
-            weakref.finalize(image, _sources.pop, key, None)
-        return source
 
 
 def sample_grid(
@@ -234,9 +81,10 @@ def sample_grid(
     the photo's size in `image.info["original_size"]`), the parameters and crop boxes are drawn for the
     photo, so that the pipeline run on the photo itself replays them; the pixels come from the copy.
 
-    A spec of steps (any ops, augtune.ops) renders each tile with v2's own kernels on `image` itself, and
-    draws for its size; `partner` is the picture MixUp and CutMix mix with (default: the image mirrored).
-    Each tile's params are then {"steps": [{"op": name, <what was drawn>}, ...]}.
+    A spec of steps (any ops, augtune.ops) draws for `image`'s own size, renders each tile through the warp
+    path (augtune.fast: the geometry as one warp, colour on the warped tile, v2's kernels for the rest);
+    `partner` is the picture MixUp and CutMix mix with (default: the image mirrored). Each tile's params are
+    then {"steps": [{"op": name, <what was drawn>}, ...], "outline": <its output's corners in the photo>}.
     """
     n = spec.samples if n is None else n
     seed = spec.seed if seed is None else seed
@@ -244,17 +92,18 @@ def sample_grid(
     if image.mode != "RGB":
         raise ValueError(f"sample_grid needs an RGB image, got mode {image.mode}; use augtune.load_image.")
     if spec.steps is not None and not _fast_steps(spec.steps):
-        return _steps_grid(image, spec.steps, n, seed, max_side, partner)
+        return _steps_grid(image, spec.steps, n, seed, max_side, partner, tuple(source_size or image.size))
     source = _source_for(image)
     source_size = tuple(source_size or image.size)
     plans = sample_plans(source_size, spec, n, seed)
+    outlines = [_outline(plan.geometry) for plan in plans]
     if source_size != image.size:
         for plan in plans:
             plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
     tiles = list(_pool.map(lambda plan: _render(source, plan, max_side), plans))
     if spec.steps is not None:  # the lesson's kind of ops, each once: the fast path, told as the steps' values
-        tiles = [Tile(tile.image, {"steps": _as_steps_params(spec.steps, tile.params), "crop_box": tile.params.get("crop_box")})
-                 for tile in tiles]
+        tiles = [Tile(tile.image, {"steps": _as_steps_params(spec.steps, tile.params), "crop_box": tile.params.get("crop_box"),
+                                   "outline": outline}) for tile, outline in zip(tiles, outlines)]
     return tiles
 
 
@@ -282,6 +131,8 @@ def _fast_steps(steps) -> bool:
     names = [step.op for step in steps]
     if not all(name in _FAST_OPS for name in names) or len(set(names)) != len(names):
         return False
+    if "Resize" in names and "RandomResizedCrop" in names:  # a second resize sees the first one's small picture
+        return False
     # The fast path resamples as the lesson's pipelines do: bilinear and antialiased.
     return all(step.values.get("antialias", True) and step.values.get("interpolation", "bilinear") == "bilinear"
                for step in steps)
@@ -304,15 +155,43 @@ def _as_steps_params(steps, params: dict[str, Any]) -> list[dict[str, Any]]:
     return shown
 
 
-def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, partner) -> list[Tile]:
-    tiles = []
-    for picture, sample in sample_steps(image, steps, n, seed, partner):
-        if max(picture.size) > max_side:
-            scale = max_side / max(picture.size)
-            picture = picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                                     Image.Resampling.BILINEAR)
-        tiles.append(Tile(image=picture, params={"steps": steps_params(sample)}))
-    return tiles
+def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, partner,
+                source_size: tuple[int, int]) -> list[Tile]:
+    """Params drawn by v2 (ops.steps), pixels by the warp path (augtune.fast); each tile's outline is where
+    its output rectangle lies in the photo (in `source_size` pixels, like the crop boxes)."""
+    if any(OPS[step.op].draws_in_kernel for step in _flat(steps) if step.op in OPS):
+        # v2 draws in the kernel (noise): each step is rendered as it is drawn, by v2's kernels.
+        return [Tile(image=_fitted(picture, max_side), params={"steps": steps_params(sample), "outline": None})
+                for picture, sample in sample_steps(image, steps, n, seed, partner)]
+    transforms = list(build_steps(steps).transforms)
+    with rng_lock, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        samples = [draw_sample(steps, transforms, image.size) for _ in range(n)]
+    source = _source_for(image)
+    scale = (source_size[0] / image.width, source_size[1] / image.height)
+
+    def tile(sample) -> Tile:
+        picture, outline = fast.render(image, sample, source, max_side, partner)
+        if outline is not None:
+            outline = [[x * scale[0], y * scale[1]] for x, y in outline]
+        return Tile(image=picture, params={"steps": steps_params(sample), "outline": outline})
+
+    return list(_pool.map(tile, samples))
+
+
+def _outline(geometry: _Geometry) -> list[list[float]]:
+    """The output's corners (top left, top right, bottom right, bottom left) in the photo: a mirror swaps them."""
+    left, right = (geometry.x1, geometry.x0) if geometry.mirror_x else (geometry.x0, geometry.x1)
+    top, bottom = (geometry.y1, geometry.y0) if geometry.mirror_y else (geometry.y0, geometry.y1)
+    return [[left, top], [right, top], [right, bottom], [left, bottom]]
+
+
+def _fitted(picture: Image.Image, max_side: int) -> Image.Image:
+    if max(picture.size) <= max_side:
+        return picture
+    scale = max_side / max(picture.size)
+    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                          Image.Resampling.BILINEAR)
 
 
 def _shape_proxy(width: int, height: int) -> torch.Tensor:
@@ -387,7 +266,9 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
         return Tile(image=_jitter(source.resample(plan.geometry, size), plan.jitter), params=plan.params)
     # The pipeline jittered every pixel of the full image and then averaged them down into the tile.
     # Jitter is not linear (clipping, hue sectors), so jittering after averaging would differ by several
-    # grey levels on textured photos; jittering at twice the tile's resolution or more keeps within one.
+    # grey levels on textured photos; jittering at 1.5 times the tile's resolution or more keeps within
+    # two (2.5 times came no closer on the bundled photos; OpenCV's linear downscale instead of Pillow's
+    # antialiased one saved a third of the CPU but reached 2.04 levels on the astronaut).
     # In OpenCV on arrays, with Pillow's antialiased resize at the end (OpenCV's INTER_AREA moved the
     # worst replayed tile from 1.9 to 2.9 grey levels). 16 tiles of 224 px from a 1600-px photo: 163 ms
     # of CPU in Pillow, ~113 ms so, and the tile threads no longer wait for each other's GIL.
@@ -400,7 +281,7 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     return Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plan.params)
 
 
-_SUPERSAMPLE = 2.5  # at least this many work pixels per tile pixel (side)...
+_SUPERSAMPLE = 1.5  # at least this many work pixels per tile pixel (side) (2.5 came no closer to v2)...
 _SUPERSAMPLE_MIN_SIDE = 192  # ...and at least this many, for small tiles cut from big boxes
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000
 
@@ -415,110 +296,3 @@ def _supersampled_size(geometry: _Geometry, size: tuple[int, int]) -> tuple[int,
     return width, height
 
 
-def _mean_grey(image: Image.Image) -> int:
-    # PIL's ImageEnhance.Contrast rounds the mean of the L image the same way.
-    return int(ImageStat.Stat(image.convert("L")).mean[0] + 0.5)
-
-
-def _mean_grey_after(thumbnail: np.ndarray, jitter: list[tuple[str, float]]) -> int:
-    """Mean grey of the whole image as the contrast step saw it: after the jitter steps before it."""
-    steps = list(itertools.takewhile(lambda step: step[0] != "contrast", jitter))
-    return _mean_grey_array(_jitter_array(thumbnail, steps))
-
-
-def _rgbx(image: Image.Image) -> np.ndarray:
-    """An RGB picture as an array of 4 bytes a pixel, the fourth unused: Pillow's own layout, so one
-    plain copy, and OpenCV warps 4 channels 2.8 times faster than 3 (2.35 -> 0.85 ms for a work image
-    of 560 x 560)."""
-    return np.frombuffer(image.tobytes("raw", "RGBX"), np.uint8).reshape(image.height, image.width, 4)
-
-
-def _image(pixels: np.ndarray) -> Image.Image:
-    """An RGB(X) array back as an RGB picture; an RGBX one stays RGBX (Pillow's resize treats it as RGB)."""
-    if pixels.shape[2] == 3:
-        return Image.fromarray(pixels, "RGB")
-    return Image.frombuffer("RGBX", (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels), "raw", "RGBX", 0, 1)
-
-
-def _grey(pixels: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(pixels, cv2.COLOR_RGBA2GRAY if pixels.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
-
-
-def _mean_grey_array(pixels: np.ndarray) -> int:
-    # OpenCV's grey weighs the channels as Pillow's L does, rounded a little differently.
-    return int(cv2.mean(_grey(pixels))[0] + 0.5)
-
-
-def _jitter_array(pixels: np.ndarray, jitter: list[tuple[str, float]], grey: int | None = None) -> np.ndarray:
-    """`_jitter` on an RGB array, in OpenCV (which lets go of the GIL, so the tile threads run at
-    once). Brightness and contrast are the same tables, a run of them folded into one lookup;
-    saturation is Pillow's blend with OpenCV's rounding of the grey (off by one grey level on a few
-    pixels); hue is `_shift_hue`'s."""
-    table: np.ndarray | None = None
-    for name, factor in jitter:
-        if name == "brightness" or (name == "contrast" and grey is not None):
-            step = _blend_row(factor, 0 if name == "brightness" else grey)
-            table = step if table is None else step[table]
-            continue
-        if table is not None:
-            pixels, table = cv2.LUT(pixels, table), None
-        if name == "contrast":
-            pixels = cv2.LUT(pixels, _blend_row(factor, _mean_grey_array(pixels)))
-        elif name == "saturation":
-            grey_pixels = cv2.cvtColor(_grey(pixels), cv2.COLOR_GRAY2RGBA if pixels.shape[2] == 4 else cv2.COLOR_GRAY2RGB)
-            # Pillow truncates the blend; OpenCV rounds it: half a level less makes the two agree.
-            pixels = cv2.addWeighted(pixels, factor, grey_pixels, 1.0 - factor, -0.5)
-        else:
-            pixels = _shift_hue_array(pixels, factor)
-    return pixels if table is None else cv2.LUT(pixels, table)
-
-
-def _jitter(tile: Image.Image, jitter: list[tuple[str, float]]) -> Image.Image:
-    """The colour jitter in the drawn order, pixel for pixel as torchvision's PIL kernels compute it.
-
-    Brightness and contrast are Pillow blends towards a constant, i.e. one lookup table each (exact);
-    saturation is torchvision's own kernel; hue goes through OpenCV's HSV, ten times faster than
-    torchvision's PIL/numpy round trip and within a third of a grey level of it on average.
-    """
-    for name, factor in jitter:
-        if name == "brightness":
-            tile = tile.point(_blend_table(factor, 0))
-        elif name == "contrast":
-            tile = tile.point(_blend_table(factor, _mean_grey(tile)))
-        elif name == "saturation":
-            tile = F.adjust_saturation(tile, factor)
-        else:
-            tile = _shift_hue(tile, factor)
-    return tile
-
-
-_LEVELS = np.arange(256, dtype=np.float32)
-
-
-def _blend_row(factor: float, base: int) -> np.ndarray:
-    # Pillow's Image.blend: float32 base + alpha * (x - base), clipped, truncated to uint8.
-    return np.clip(np.float32(base) + np.float32(factor) * (_LEVELS - np.float32(base)), 0, 255).astype(np.uint8)
-
-
-def _blend_table(factor: float, base: int) -> list[int]:
-    return _blend_row(factor, base).tolist() * 3
-
-
-# Pillow stores hue as trunc(h * 255); OpenCV's full-range HSV as round(h * 256). These tables move a
-# hue between the two scales so that the shift is the one torchvision applies: trunc(factor * 255).
-_OPENCV_TO_PIL_HUE = np.floor(np.arange(256) * 255 / 256 + 0.5).astype(np.int64)
-
-
-def _shift_hue(tile: Image.Image, factor: float) -> Image.Image:
-    return Image.fromarray(_shift_hue_array(np.asarray(tile), factor), "RGB")
-
-
-def _shift_hue_array(pixels: np.ndarray, factor: float) -> np.ndarray:
-    shift = int(np.int32(factor * 255).astype(np.uint8))
-    back_to_opencv = np.floor(((np.arange(256) + shift) % 256) * 256 / 255).astype(np.int64) % 256
-    table = back_to_opencv[_OPENCV_TO_PIL_HUE].astype(np.uint8)
-    if pixels.shape[2] == 4:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2RGB)
-    hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV_FULL)
-    hsv[..., 0] = cv2.LUT(hsv[..., 0], table)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)

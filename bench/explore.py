@@ -1,19 +1,20 @@
 """How long a 16-tile grid of the lesson's combined pipeline (output 224) takes, four ways, on two images.
 
     pip install -r bench/requirements.txt   # albumentations, for the baseline only
-    python bench/explore.py [--repeats 7] [--api]
+    python bench/explore.py [--repeats 7] [--baselines] [--api]
 
-Prints medians and ratios against augtune.sample_grid, measured in the same run:
+Prints medians (wall and CPU) and the ratio to albumentations, measured in the same run, then a summary of
+issue 12's targets (augtune <= albumentations for the combined pipeline, <= 1.5x for the five-op one):
   augtune.sample_grid         our fast path (params drawn by the v2 transforms, pixels from a cached pyramid)
   lesson: v1 on PIL           the lesson's way: torchvision.transforms v1 Compose on a PIL image, one sample at a time
   v2 on uint8 tensor          plain torchvision.transforms.v2 on a uint8 CHW tensor, one sample at a time
   albumentations              HorizontalFlip + ColorJitter + RandomResizedCrop on a uint8 HWC array
-With --api it also starts the app on 127.0.0.1 and times /augment through gradio_client (the time from a slider
+(the v1 and plain v2 baselines only with --baselines: they take minutes on the 12-MP picture). With --api it also starts the app on 127.0.0.1 and times /augment through gradio_client (the time from a slider
 release to a grid, minus the browser's own drawing).
 
 Then the same for issue 12's five-op pipeline, RandomRotation(30) + RandomPerspective + ColorJitter + GaussianBlur +
-RandomResizedCrop(224), as a spec of steps (augtune.ops: each tile rendered by v2's own kernels), against plain v2
-on PIL and albumentations' equivalent (Rotate, Perspective, ColorJitter, GaussianBlur, RandomResizedCrop).
+RandomResizedCrop(224), as a spec of steps (augtune.fast: the geometry as one warp from the pyramid, colour and
+blur on the warped tile), against albumentations' equivalent (and plain v2 on PIL with --baselines) (Rotate, Perspective, ColorJitter, GaussianBlur, RandomResizedCrop).
 """
 
 from __future__ import annotations
@@ -179,30 +180,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--slow-repeats", type=int, default=3, help="repeats for ways slower than 1 s a grid")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also time the lesson's v1 and plain v2 (minutes on 12 MP; not needed for the targets)")
     parser.add_argument("--api", action="store_true", help="also time /augment through gradio_client")
     args = parser.parse_args()
     torch.set_num_threads(os.cpu_count() or 1)
-    print(f"{TILES} tiles, lesson's combined pipeline at 224, torch {torch.__version__}, {os.cpu_count()} cores, "
-          f"load average {os.getloadavg()[0]:.1f}\n")
-    for name, image in test_images().items():
-        results = {label: median_ms(fn, args.repeats, args.slow_repeats) for label, fn in ways(image).items()}
-        ours, ours_cpu = results["augtune.sample_grid"]
-        print(f"image {name}")
-        print(f"  {'way':28s} {'wall ms':>9s} {'vs augtune':>11s} {'CPU ms':>9s} {'vs augtune':>11s}")
-        for label, (ms, cpu) in results.items():
-            print(f"  {label:28s} {ms:9.1f} {ms / ours:10.1f}x {cpu:9.1f} {cpu / ours_cpu:10.1f}x")
-        print(f"  {'augtune first call (cold)':28s} {first_call_ms(image):10.1f}")
+    print(f"{TILES} tiles at 224, torch {torch.__version__}, {os.cpu_count()} cores, "
+          f"load average {' '.join(f'{value:.1f}' for value in os.getloadavg())}\n", flush=True)
+    summary = []
+    for title, make in (("lesson's combined pipeline", ways), ("five-op pipeline of steps", five_op_ways)):
+        print(title, flush=True)
+        for name, image in test_images().items():
+            chosen = {label: fn for label, fn in make(image).items()
+                      if args.baselines or label in ("augtune.sample_grid", "albumentations")}
+            results = {label: median_ms(fn, args.repeats, args.slow_repeats) for label, fn in chosen.items()}
+            base = results.get("albumentations")
+            print(f"  image {name}")
+            print(f"    {'way':28s} {'wall ms':>9s} {'CPU ms':>9s} {'vs albumentations':>18s}")
+            for label, (ms, cpu) in results.items():
+                ratio = f"{ms / base[0]:17.2f}x" if base else ""
+                print(f"    {label:28s} {ms:9.1f} {cpu:9.1f} {ratio}", flush=True)
+            if make is ways:
+                print(f"    {'augtune first call (cold)':28s} {first_call_ms(image):9.1f}")
+            if base:
+                summary.append((title, name, results["augtune.sample_grid"][0], base[0]))
         print()
-    print("Issue 12's five-op pipeline (RandomRotation 30, RandomPerspective, ColorJitter, GaussianBlur 9, "
-          "RandomResizedCrop 224), 16 tiles")
-    for name, image in test_images().items():
-        results = {label: median_ms(fn, args.repeats, args.slow_repeats) for label, fn in five_op_ways(image).items()}
-        base = results.get("albumentations", results["v2 on PIL"])
-        print(f"image {name}")
-        print(f"  {'way':28s} {'wall ms':>9s} {'vs albument.':>12s} {'CPU ms':>9s}")
-        for label, (ms, cpu) in results.items():
-            print(f"  {label:28s} {ms:9.1f} {ms / base[0]:11.2f}x {cpu:9.1f}")
-        print()
+    print(f"load average now {' '.join(f'{value:.1f}' for value in os.getloadavg())}")
+    print(f"{'pipeline':28s} {'image':>10s} {'augtune ms':>11s} {'albu ms':>9s} {'ratio':>7s} {'target':>7s}  met")
+    for title, name, ours, albu in summary:
+        target = 1.0 if title.startswith("lesson") else 1.5
+        met = "yes" if ours / albu <= target else "NO"
+        print(f"{title:28s} {name:>10s} {ours:11.1f} {albu:9.1f} {ours / albu:6.2f}x {target:6.1f}x  {met}")
     if args.api:
         for label, ms in api_latency(args.repeats * 3):
             print(f"{label:40s} median {ms:7.1f} ms")

@@ -1,0 +1,310 @@
+"""Pixels for the fast paths: a cached halving pyramid of each picture, and colour as lookup tables.
+
+Shared by the lesson's fast path (augtune.sampling) and the warp path of pipelines of steps (augtune.warp).
+OpenCV does the pixel work on 4-byte RGBX arrays: it lets go of the GIL, so the tile threads run at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import math
+import threading
+import weakref
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageStat
+from torchvision.transforms.v2 import functional as F
+
+_THUMB_SIDE = 256  # the pyramid's smallest level
+_GREY_SIDE = 64  # where the mean grey for contrast comes from
+# Images up to this size keep their full level as an array too (16 MB at most): most of their crops
+# are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.
+_WHOLE_ARRAY_PIXELS = 2048 * 2048
+
+
+
+@dataclass
+class _Geometry:
+    """The current image as a view of the original: a rectangle, mirrored or not, at some pixel size."""
+
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    width: int
+    height: int
+    mirror_x: bool = False
+    mirror_y: bool = False
+    crops: int = 0
+
+    def crop(self, top: int, left: int, height: int, width: int) -> None:
+        sx = (self.x1 - self.x0) / self.width
+        sy = (self.y1 - self.y0) / self.height
+        if self.mirror_x:
+            self.x0, self.x1 = self.x1 - (left + width) * sx, self.x1 - left * sx
+        else:
+            self.x0, self.x1 = self.x0 + left * sx, self.x0 + (left + width) * sx
+        if self.mirror_y:
+            self.y0, self.y1 = self.y1 - (top + height) * sy, self.y1 - top * sy
+        else:
+            self.y0, self.y1 = self.y0 + top * sy, self.y0 + (top + height) * sy
+        self.width, self.height = width, height
+        self.crops += 1
+
+    def rescale(self, sx: float, sy: float) -> None:
+        self.x0, self.x1, self.y0, self.y1 = self.x0 * sx, self.x1 * sx, self.y0 * sy, self.y1 * sy
+
+    @property
+    def box(self) -> list[int]:
+        return [round(self.x0), round(self.y0), round(self.x1), round(self.y1)]
+
+
+
+class _Source:
+    """A decoded image with its halving pyramid, built once per image object.
+
+    Only a weak reference to the image itself: the cache entry must not keep alive the very image
+    whose death removes it (a class uploads fifty photos in a lesson).
+    """
+
+    def __init__(self, image: Image.Image) -> None:
+        self.image = weakref.ref(image)
+        self.reduced: list[Image.Image] = []
+        smallest = image
+        while min(smallest.size) >= 64 and max(smallest.size) > _THUMB_SIDE:
+            smallest = smallest.reduce(2)
+            self.reduced.append(smallest)
+        # The levels as arrays for OpenCV, each made on first use: a third of the image's pixels again
+        # for the reduced ones, and all of them for an image up to _WHOLE_ARRAY_PIXELS (the full level of
+        # a 12-MP photo would take 48 MB more: `sample` cuts what it needs from it instead).
+        self._arrays: dict[int, np.ndarray] = {}
+        self._arrays_lock = threading.Lock()
+
+    def array(self, level: int) -> np.ndarray:
+        """A level as an RGBX array (see `_rgbx`), kept."""
+        pixels = self._arrays.get(level)
+        if pixels is None:
+            with self._arrays_lock:
+                pixels = self._arrays.get(level)
+                if pixels is None:
+                    pixels = self._arrays[level] = _rgbx(self.levels[level])
+        return pixels
+
+    @property
+    def thumbnail_array(self) -> np.ndarray:
+        """The smallest level, at most _GREY_SIDE on its long side (a box filter keeps the mean grey that
+        contrast blends towards; a sixteenth of the pixels to jitter for it, every tile)."""
+        pixels = self._arrays.get(-1)
+        if pixels is None:
+            pixels = self.array(len(self.reduced))
+            factor = max(1, math.ceil(max(pixels.shape[:2]) / _GREY_SIDE))
+            if factor > 1:
+                smallest = self.levels[-1].reduce(factor)
+                pixels = _rgbx(smallest)
+            self._arrays[-1] = pixels
+        return pixels
+
+    @property
+    def levels(self) -> list[Image.Image]:
+        return [self.image(), *self.reduced]
+
+    def _level(self, geometry: _Geometry, size: tuple[int, int], oversample: float) -> tuple[int, float, float]:
+        """The smallest level with at least `oversample` pixels per output pixel (side) over the geometry's
+        rectangle: its index, and its scale (x, y) from the full image."""
+        levels = self.levels
+        full_w, full_h = levels[0].size
+        box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
+        index = 0
+        for candidate in range(1, len(levels)):
+            factor = full_w / levels[candidate].size[0]
+            if box_w / factor < oversample * size[0] or box_h / factor < oversample * size[1]:
+                break
+            index = candidate
+        return index, levels[index].size[0] / full_w, levels[index].size[1] / full_h
+
+    def resample(self, geometry: _Geometry, size: tuple[int, int], oversample: float = 2) -> Image.Image:
+        # Twice the output resolution (by default), so the result matches a full-size resample.
+        index, fx, fy = self._level(geometry, size, oversample=oversample)
+        level = self.levels[index]
+        box = (geometry.x0 * fx, geometry.y0 * fy, geometry.x1 * fx, geometry.y1 * fy)
+        if level.size == size and box == (0, 0, *level.size):
+            tile = level.copy()
+        else:
+            tile = level.resize(size, Image.Resampling.BILINEAR, box=box)
+        return _mirrored(tile, geometry)
+
+    def sample(self, geometry: _Geometry, size: tuple[int, int]) -> np.ndarray:
+        """The geometry's rectangle at `size` (an RGBX array) by plain bilinear interpolation, from the
+        smallest level with at least one pixel per output pixel: for the supersampled work image, which
+        is averaged down to the tile afterwards, so it needs no filter of its own."""
+        index, fx, fy = self._level(geometry, size, oversample=1)
+        x0, y0 = geometry.x0 * fx, geometry.y0 * fy
+        sx, sy = (geometry.x1 * fx - x0) / size[0], (geometry.y1 * fy - y0) / size[1]
+        full = self.levels[0]
+        if index == 0 and full.width * full.height > _WHOLE_ARRAY_PIXELS:  # the rectangle and a margin
+            left, top = max(0, math.floor(x0) - 2), max(0, math.floor(y0) - 2)
+            right, bottom = min(full.width, math.ceil(geometry.x1) + 2), min(full.height, math.ceil(geometry.y1) + 2)
+            pixels = _rgbx(full.crop((left, top, right, bottom)))
+            x0, y0 = x0 - left, y0 - top
+        else:
+            pixels = self.array(index)
+        # Output pixel centres mapped to input pixel centres (PIL's convention in OpenCV's coordinates);
+        # a flip is the same map run backwards along its axis, so it costs no copy of its own.
+        column = [sx, 0.0, x0 + 0.5 * sx - 0.5]
+        row = [0.0, sy, y0 + 0.5 * sy - 0.5]
+        if geometry.mirror_x:
+            column = [-sx, 0.0, column[2] + sx * (size[0] - 1)]
+        if geometry.mirror_y:
+            row = [0.0, -sy, row[2] + sy * (size[1] - 1)]
+        return cv2.warpAffine(pixels, np.array([column, row]), size,
+                              flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REFLECT_101)
+
+
+def cached_bytes(size: tuple[int, int]) -> int:
+    """What sample_grid keeps beside an image of `size` while it lives: the halving pyramid (1/3 of its
+    pixels, Pillow's 4 bytes each) and the levels again as arrays for OpenCV (4 bytes a pixel; the full
+    level only up to _WHOLE_ARRAY_PIXELS)."""
+    pixels = size[0] * size[1]
+    return pixels * 4 // 3 + (pixels * 4 * 4 // 3 if pixels <= _WHOLE_ARRAY_PIXELS else pixels * 4 // 3)
+
+
+def _mirrored(tile: Image.Image, geometry: _Geometry) -> Image.Image:
+    if geometry.mirror_x:
+        tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    if geometry.mirror_y:
+        tile = tile.transpose(Image.Transpose.FLIP_TOP_BOTTOM)
+    return tile
+
+
+# Keyed by id(): PIL images are unhashable. The entry leaves with the image it was built from.
+_sources: dict[int, _Source] = {}
+_sources_lock = threading.Lock()
+
+
+def _source_for(image: Image.Image) -> _Source:
+    key = id(image)
+    with _sources_lock:
+        source = _sources.get(key)
+        if source is None or source.image() is not image:
+            source = _sources[key] = _Source(image)
+            weakref.finalize(image, _sources.pop, key, None)
+        return source
+
+
+def _mean_grey(image: Image.Image) -> int:
+    # PIL's ImageEnhance.Contrast rounds the mean of the L image the same way.
+    return int(ImageStat.Stat(image.convert("L")).mean[0] + 0.5)
+
+
+def _mean_grey_after(thumbnail: np.ndarray, jitter: list[tuple[str, float]]) -> int:
+    """Mean grey of the whole image as the contrast step saw it: after the jitter steps before it."""
+    steps = list(itertools.takewhile(lambda step: step[0] != "contrast", jitter))
+    return _mean_grey_array(_jitter_array(thumbnail, steps))
+
+
+def _rgbx(image: Image.Image) -> np.ndarray:
+    """An RGB picture as an array of 4 bytes a pixel, the fourth unused: Pillow's own layout, so one
+    plain copy, and OpenCV warps 4 channels 2.8 times faster than 3 (2.35 -> 0.85 ms for a work image
+    of 560 x 560)."""
+    return np.frombuffer(image.tobytes("raw", "RGBX"), np.uint8).reshape(image.height, image.width, 4)
+
+
+def _image(pixels: np.ndarray) -> Image.Image:
+    """An RGB(X) array back as an RGB picture; an RGBX one stays RGBX (Pillow's resize treats it as RGB)."""
+    if pixels.shape[2] == 3:
+        return Image.fromarray(pixels, "RGB")
+    return Image.frombuffer("RGBX", (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels), "raw", "RGBX", 0, 1)
+
+
+def _grey(pixels: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(pixels, cv2.COLOR_RGBA2GRAY if pixels.shape[2] == 4 else cv2.COLOR_RGB2GRAY)
+
+
+def _mean_grey_array(pixels: np.ndarray) -> int:
+    # OpenCV's grey weighs the channels as Pillow's L does, rounded a little differently.
+    return int(cv2.mean(_grey(pixels))[0] + 0.5)
+
+
+def _jitter_array(pixels: np.ndarray, jitter: list[tuple[str, float]], grey: int | None = None) -> np.ndarray:
+    """`_jitter` on an RGB array, in OpenCV (which lets go of the GIL, so the tile threads run at
+    once). Brightness and contrast are the same tables, a run of them folded into one lookup;
+    saturation is Pillow's blend with OpenCV's rounding of the grey (off by one grey level on a few
+    pixels); hue is `_shift_hue`'s."""
+    table: np.ndarray | None = None
+    for name, factor in jitter:
+        if name == "brightness" or (name == "contrast" and grey is not None):
+            step = _blend_row(factor, 0 if name == "brightness" else grey)
+            table = step if table is None else step[table]
+            continue
+        if table is not None:
+            pixels, table = cv2.LUT(pixels, table), None
+        if name == "contrast":
+            pixels = cv2.LUT(pixels, _blend_row(factor, _mean_grey_array(pixels)))
+        elif name == "saturation":
+            grey_pixels = cv2.cvtColor(_grey(pixels), cv2.COLOR_GRAY2RGBA if pixels.shape[2] == 4 else cv2.COLOR_GRAY2RGB)
+            # Pillow truncates the blend; OpenCV rounds it: half a level less makes the two agree.
+            pixels = cv2.addWeighted(pixels, factor, grey_pixels, 1.0 - factor, -0.5)
+        else:
+            pixels = _shift_hue_array(pixels, factor)
+    return pixels if table is None else cv2.LUT(pixels, table)
+
+
+def _jitter(tile: Image.Image, jitter: list[tuple[str, float]]) -> Image.Image:
+    """The colour jitter in the drawn order, pixel for pixel as torchvision's PIL kernels compute it.
+
+    Brightness and contrast are Pillow blends towards a constant, i.e. one lookup table each (exact);
+    saturation is torchvision's own kernel; hue goes through OpenCV's HSV, ten times faster than
+    torchvision's PIL/numpy round trip and within a third of a grey level of it on average.
+    """
+    for name, factor in jitter:
+        if name == "brightness":
+            tile = tile.point(_blend_table(factor, 0))
+        elif name == "contrast":
+            tile = tile.point(_blend_table(factor, _mean_grey(tile)))
+        elif name == "saturation":
+            tile = F.adjust_saturation(tile, factor)
+        else:
+            tile = _shift_hue(tile, factor)
+    return tile
+
+
+_LEVELS = np.arange(256, dtype=np.float32)
+
+
+def _blend_row(factor: float, base: int) -> np.ndarray:
+    # Pillow's Image.blend: float32 base + alpha * (x - base), clipped, truncated to uint8.
+    return np.clip(np.float32(base) + np.float32(factor) * (_LEVELS - np.float32(base)), 0, 255).astype(np.uint8)
+
+
+def _blend_table(factor: float, base: int) -> list[int]:
+    return _blend_row(factor, base).tolist() * 3
+
+
+# Pillow stores hue as trunc(h * 255); OpenCV's full-range HSV as round(h * 256). These tables move a
+# hue between the two scales so that the shift is the one torchvision applies: trunc(factor * 255).
+_OPENCV_TO_PIL_HUE = np.floor(np.arange(256) * 255 / 256 + 0.5).astype(np.int64)
+
+
+def _shift_hue(tile: Image.Image, factor: float) -> Image.Image:
+    return Image.fromarray(_shift_hue_array(np.asarray(tile), factor), "RGB")
+
+
+def _shift_hue_array(pixels: np.ndarray, factor: float) -> np.ndarray:
+    if pixels.shape[2] == 4:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGBA2RGB)
+    hsv = cv2.cvtColor(pixels, cv2.COLOR_RGB2HSV_FULL)
+    # One lookup over the three channels (saturation and value unchanged): writing the hue plane back
+    # through a strided view took as long as both colour conversions.
+    hsv = cv2.LUT(hsv, _hue_table(int(np.int32(factor * 255).astype(np.uint8))))
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL)
+
+
+@functools.lru_cache(maxsize=256)
+def _hue_table(shift: int) -> np.ndarray:
+    back_to_opencv = np.floor(((np.arange(256) + shift) % 256) * 256 / 255).astype(np.int64) % 256
+    table = np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1)
+    table[:, 0] = back_to_opencv[_OPENCV_TO_PIL_HUE]
+    return table.reshape(256, 1, 3)

@@ -1,0 +1,159 @@
+"""The warp path of pipelines of steps (augtune.fast) against v2's own kernels, for every registered op.
+
+The draws are the exact path's by construction (the same `draw_sample`), so a tile's params must be equal;
+its pixels may differ by rounding and resampling: at most 2 grey levels on average per tile, as replay
+promises, on the bundled photos and a 12-MP picture.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torchvision.transforms.v2 import functional as F
+
+from augtune import AugSpec, sample_grid
+from augtune.figures import draw_crop_boxes
+from augtune.ops import OPS, sample_steps
+from tests.test_ops import EXAMPLES
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+@pytest.fixture(scope="module")
+def photos():
+    cat = Image.open(ASSETS / "cat.png").convert("RGB")
+    coffee = Image.open(ASSETS / "coffee.png").convert("RGB").reduce(2)
+    return [cat, coffee]
+
+
+@pytest.fixture(scope="module")
+def big():
+    return Image.open(ASSETS / "cat.png").convert("RGB").resize((4000, 3000), Image.Resampling.BICUBIC)
+
+
+def _pixels(image) -> np.ndarray:
+    if isinstance(image, torch.Tensor):
+        image = F.to_pil_image(image)
+    return np.asarray(image.convert("RGB"), dtype=np.float64)
+
+
+def _fitted(picture, max_side=1024):
+    picture = picture if isinstance(picture, Image.Image) else F.to_pil_image(picture)
+    if max(picture.size) <= max_side:
+        return picture
+    scale = max_side / max(picture.size)
+    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+                          Image.Resampling.BILINEAR)
+
+
+def _assert_close_to_exact(image, steps, n, seed, partner=None):
+    spec = AugSpec.from_dict({"steps": steps, "samples": n, "seed": seed})
+    fast = sample_grid(image, spec, partner=partner)
+    exact = sample_steps(image, spec.steps, n, seed, partner)
+    for index, (tile, (picture, sample)) in enumerate(zip(fast, exact)):
+        assert tile.params["steps"] == [{"op": result.op, **result.shown} for _, _, result in sample.drawn]
+        got, want = _pixels(tile.image), _pixels(_fitted(picture))
+        assert got.shape == want.shape, (index, got.shape, want.shape)
+        assert np.abs(got - want).mean() <= 2.0, (index, np.abs(got - want).mean())
+    return fast
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_every_op_on_the_warp_path_is_within_two_grey_levels_of_v2(name, photos):
+    partner = photos[1].resize(photos[0].size)
+    for photo in photos:
+        _assert_close_to_exact(photo, [{"op": name, **EXAMPLES[name]}], 4, 7,
+                               partner.resize(photo.size) if OPS[name].family == "mixing" else None)
+    if OPS[name].family != "mixing":
+        chained = [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 64}]
+        _assert_close_to_exact(photos[0], chained, 4, 3)
+        before = [{"op": "RandomRotation", "degrees": 20, "interpolation": "bilinear"}, {"op": name, **EXAMPLES[name]},
+                  {"op": "CenterCrop", "size": 160}]
+        _assert_close_to_exact(photos[1], before, 3, 5)
+
+
+# The ops the warp path renders itself (and one that it hands to v2's kernel before warping again): v2's
+# kernels on 12 MP take seconds a tile, so the others, which are those kernels, are left to the photos above.
+ON_THE_WARP = sorted(name for name, op in OPS.items() if op.family in ("geometry", "colour", "degradation")
+                     and name not in ("ElasticTransform", "RandomAutocontrast", "RandomAdjustSharpness", "JPEG",
+                                      "GaussianNoise"))
+
+
+@pytest.mark.parametrize("name", ON_THE_WARP)
+def test_every_op_on_a_12_megapixel_picture(name, big):
+    _assert_close_to_exact(big, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 2, 1)
+
+
+FIVE_OPS = [{"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},
+            {"op": "RandomPerspective", "distortion_scale": 0.5, "p": 0.5},
+            {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+            {"op": "GaussianBlur", "kernel_size": 9, "sigma": [0.1, 2.0]},
+            {"op": "RandomResizedCrop", "size": 224}]
+
+
+def test_the_benchmarks_five_op_pipeline_is_one_warp_and_within_two_levels(photos, big):
+    """bench/explore.py's pipeline: rotation, perspective, jitter, blur and crop, rendered once per tile."""
+    for image, tiles in ((photos[0], 6), (photos[1], 4), (big, 3)):
+        for tile in _assert_close_to_exact(image, FIVE_OPS, tiles, 2):
+            assert tile.outline is not None and len(tile.outline) == 4
+
+
+def test_outline_of_a_quarter_turn_is_the_photo_turned(photos):
+    """PIL turns counter-clockwise: the output's top-left corner is the photo's top-right one."""
+    cat = photos[0]
+    width, height = cat.size
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": [90, 90], "expand": True}], "samples": 2})
+    tile = sample_grid(cat, spec)[0]
+    assert np.allclose(tile.outline, [[width, 0], [width, height], [0, height], [0, 0]], atol=1e-6)
+    assert np.abs(_pixels(tile.image) - np.rot90(_pixels(cat))).mean() < 0.5
+    # Drawn for a photo twice the size, as sample_grid's source_size says: the outline is in its pixels.
+    doubled = sample_grid(cat, spec, source_size=(2 * width, 2 * height))[0]
+    assert np.allclose(doubled.outline, 2 * np.array(tile.outline))
+
+
+def test_outline_of_a_crop_is_its_box_and_a_colour_step_keeps_the_whole_photo(photos):
+    cat = photos[0]
+    crop = AugSpec.from_dict({"steps": [{"op": "RandomResizedCrop", "size": 64}], "samples": 6, "seed": 4})
+    for tile in sample_grid(cat, crop):
+        x0, y0, x1, y1 = tile.params["crop_box"]
+        assert np.allclose(tile.outline, [[x0, y0], [x1, y0], [x1, y1], [x0, y1]], atol=0.5)
+    flipped = AugSpec.from_dict({"steps": [{"op": "RandomHorizontalFlip", "p": 1.0}, {"op": "RandomInvert", "p": 1.0},
+                                           {"op": "Pad", "padding": 10}], "samples": 1})
+    tile = sample_grid(cat, flipped)[0]
+    width, height = cat.size
+    assert np.allclose(tile.outline, [[width + 10, -10], [-10, -10], [-10, height + 10], [width + 10, height + 10]])
+    elastic = AugSpec.from_dict({"steps": [{"op": "ElasticTransform"}], "samples": 1})
+    assert sample_grid(cat, elastic)[0].outline is None
+
+
+def test_the_original_shows_each_outline_as_a_polygon_in_its_tiles_colour(photos):
+    from augtune.figures import box_colour
+
+    cat = photos[0]
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": [30, 30]}, {"op": "CenterCrop", "size": 150}],
+                              "samples": 2})
+    tiles = sample_grid(cat, spec)
+    drawn = np.asarray(draw_crop_boxes(cat, tiles[1:]))
+    corners = np.array(tiles[1].outline)
+    assert (corners > 0).all() and (corners[:, 0] < cat.width).all() and (corners[:, 1] < cat.height).all()
+    for start, end in zip(corners, np.roll(corners, -1, axis=0)):
+        x, y = np.round((start + end) / 2).astype(int)  # the middle of each tilted edge
+        near = drawn[y - 2:y + 3, x - 2:x + 3].reshape(-1, 3)
+        assert (near == box_colour(1)).all(axis=1).any(), (x, y)
+    untouched = np.asarray(cat)
+    x, y = np.round(corners.mean(axis=0)).astype(int)  # inside: the photo itself
+    assert (drawn[y, x] == untouched[y, x]).all()
+
+
+def test_a_step_that_hands_on_a_tensor_keeps_the_outline_of_the_geometry_after_it(photos):
+    """RandomErasing hands on a tensor (v2's kernels run on it from there); a crop after it still moves the outline."""
+    spec = AugSpec.from_dict({"steps": [{"op": "RandomErasing", "p": 1.0}, {"op": "CenterCrop", "size": 100}],
+                              "samples": 2})
+    tiles = _assert_close_to_exact(photos[0], [step.to_dict() for step in spec.steps], 2, 0)
+    width, height = photos[0].size
+    left, top = round((width - 100) / 2), round((height - 100) / 2)
+    assert np.allclose(tiles[0].outline, [[left, top], [left + 100, top], [left + 100, top + 100], [left, top + 100]])

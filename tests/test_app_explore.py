@@ -698,3 +698,13 @@ def test_augment_tiles_are_files_gradio_serves_from_its_upload_folder(client):
     for tile in tiles:
         with Image.open(tile["image"]) as image:
             assert image.format == "JPEG" and image.size == (200, 200)
+
+
+def test_a_steps_grid_draws_each_tiles_outline_on_the_original_and_a_new_angle_redraws_it():
+    cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
+    turned = AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": 90}], "samples": 3, "seed": 1})
+    shown = explore_html.render_grid(cat, turned, "en")
+    again = explore_html.render_grid(cat, turned.replace(columns=2), "en")
+    tilted = explore_html.render_grid(cat, AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": 5}],
+                                                              "samples": 3, "seed": 1}), "en")
+    assert again["original"] == shown["original"] and tilted["original"] != shown["original"]

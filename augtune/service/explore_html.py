@@ -46,7 +46,7 @@ def render_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any
     captions = [tile_caption(number, tile.params, locale) for number, tile in enumerate(tiles, 1)]
     return {
         "grid": grid_html([tile.image for tile in tiles], captions, spec.columns),
-        "original": boxed_original_html(image, [tile.params.get("crop_box") for tile in tiles], photo_size, locale),
+        "original": boxed_original_html(image, tiles, photo_size, locale),
         "legend": legend_html(captions),
         "code": spec_to_code(spec).strip(),  # as gr.Code shows it: its events skip Gradio's postprocessing
         "download": download_html(spec, locale),
@@ -66,7 +66,7 @@ def mixed_grid(image: Image.Image, spec: AugSpec, **options: Any) -> list:
     return tiles
 
 
-# The last boxed originals, by picture and boxes: a colour slider, the grid's columns or the language change
+# The last boxed originals, by picture and boxes (or outlines): a colour slider, the grid's columns or the language change
 # no box (v2 draws the crops first, whatever the colour), and then the boxed original is neither drawn nor
 # encoded again (draw and encode: 10-20 ms of a 1600-px photo's grid).
 _BOXED_KEPT = 32
@@ -74,15 +74,16 @@ _boxed: OrderedDict[tuple, tuple[weakref.ref, str]] = OrderedDict()
 _boxed_lock = threading.Lock()
 
 
-def boxed_original_html(image: Image.Image, boxes: list, photo_size: tuple[int, int] | None, locale: str) -> str:
-    """`original_html` of `image` with `boxes` (each tile's crop box, None for no crop) drawn on it."""
-    key = (id(image), tuple(None if box is None else tuple(box) for box in boxes), photo_size, locale)
+def boxed_original_html(image: Image.Image, tiles: list, photo_size: tuple[int, int] | None, locale: str) -> str:
+    """`original_html` of `image` with each tile's crop box or, for a pipeline of steps, its outline drawn on it."""
+    marks = [{"crop_box": tile.params.get("crop_box"), "outline": tile.params.get("outline")} for tile in tiles]
+    key = (id(image), repr(marks), photo_size, locale)
     with _boxed_lock:
         entry = _boxed.get(key)
         if entry is not None and entry[0]() is image:  # not a new picture at a reused id
             _boxed.move_to_end(key)
             return entry[1]
-    picture = draw_crop_boxes(image, [{"crop_box": box} for box in boxes], max_side=ORIGINAL_MAX_SIDE,
+    picture = draw_crop_boxes(image, marks, max_side=ORIGINAL_MAX_SIDE,
                               source_size=photo_size)
     shown = original_html(picture, locale)
     with _boxed_lock:

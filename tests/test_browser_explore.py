@@ -367,6 +367,8 @@ def test_a_policy_preset_shows_its_draws_and_mixup_its_partner_in_chinese(browse
     try:
         page = context.new_page()
         open_explore(page, app_server.url)
+        page.wait_for_function(f"[...document.querySelectorAll({TILES!r})].every(tile => tile.alt.includes('裁剪'))",
+                               timeout=WAIT_MS)  # the load event's Chinese captions are in
         before = captions(page)
         page.click("#augtune-preset-trivialaugment")
         after = wait_for_new_captions(page, before)

@@ -76,30 +76,8 @@ def build_app() -> gr.Blocks:
         with gr.Tabs():
             explore_widgets = explore.build_explore_tab(demo)
             finetune.build_finetune_tab(explore_widgets=explore_widgets)
-            show_the_default_grid(demo)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     return demo
-
-
-# Components whose values are the plain JSON values the browser sends and shows: Gradio's pre- and
-# postprocessing of them only checks bounds and choices, which the spec checks too, in its own sentences.
-# The components that show a grid, by elem_id, and which part of `grids.default_grid()` each shows.
-GRID_OUTPUTS = {"augtune-grid": "grid", "augtune-original": "original", "augtune-legend": "legend",
-                "augtune-status": "status", "augtune-download": "download"}
-
-
-def show_the_default_grid(demo: gr.Blocks) -> None:
-    """Give the grid's components the default grid (in English) as their first value, inside the page
-    itself. The page's load event still draws it in the visitor's language (from the recent grids: no
-    new drawing for English), and a Chinese page swaps the captions in when it answers."""
-    shown = grids.default_grid("en")
-    for block in demo.blocks.values():
-        part = GRID_OUTPUTS.get(getattr(block, "elem_id", None))
-        if part is not None:
-            block.value = shown[part]
-    for fn in demo.fns.values():  # a grid is on show already: no progress timer over it while the load event runs
-        if fn.concurrency_id == explore.GRID_EVENTS and any(event == "load" for _, event in fn.targets):
-            fn.show_progress = "hidden"
 
 
 def sweep_empty_upload_files(folder: Path, max_age_s: float) -> int:

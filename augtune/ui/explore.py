@@ -13,7 +13,7 @@ import gradio as gr
 
 from augtune import PRESETS, AugSpec, spec_to_code
 from augtune.service.explore_form import FIELDS, ORDERS, crop_widgets_shown
-from augtune.service.explore_html import download_html
+from augtune.service.grids import default_grid
 from augtune.service.pictures import DEFAULT_IMAGE, EXAMPLES
 from augtune.spec import RANGES
 
@@ -21,6 +21,8 @@ from . import assets
 from . import explore_events as events
 from .steps_editor import build_steps_editor
 
+# Components whose values are the plain JSON values the browser sends and shows: Gradio's pre- and
+# postprocessing of them only checks bounds and choices, which the spec checks too, in its own sentences.
 PLAIN_INPUTS = (gr.Slider, gr.Number, gr.Dropdown, gr.Radio, gr.Textbox, gr.State)
 PLAIN_OUTPUTS = (*PLAIN_INPUTS, gr.HTML, gr.Markdown, gr.Code)
 GRID_EVENTS = "augtune-grid"  # the concurrency id of Explore's events that draw a grid
@@ -34,6 +36,10 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
     order, then the step editor's pipeline (a gr.State), for other tabs that train with the spec they make (see
     `augtune.service.explore_form.spec_from_widgets`)."""
     defaults = AugSpec()
+    # The page carries the default grid (in English) as its first value: a page shows a grid as soon as it is on
+    # screen, instead of after its load event's round trip through the queue (3 s of a 3.5-s first grid under a
+    # class's load). The load event still says it in the visitor's language, from the recent grids.
+    first = default_grid("en")
     shown = crop_widgets_shown(defaults.crop_mode)
 
     def slider(name: str, step: float) -> gr.Slider:
@@ -56,7 +62,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
             }
         mode = gr.Radio([(_("mode.lesson"), "lesson"), (_("mode.steps"), "steps")], value="lesson",
                         label=_("mode.label"), info=_("mode.info"), elem_id="augtune-mode")
-        status = gr.Markdown(elem_id="augtune-status")
+        status = gr.Markdown(first["status"], elem_id="augtune-status")
         gr.HTML(elem_id=assets.BUSY_ELEMENT, padding=False)  # filled by busy_js() while this page's grid waits
         # Empty and out of sight: its script clicks it when the page's language changes, and the grid's captions,
         # legend and status are said again in the new language.
@@ -64,7 +70,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
 
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=300):
-                original = gr.HTML(label=_("original.label"), show_label=True, container=True,
+                original = gr.HTML(first["original"], label=_("original.label"), show_label=True, container=True,
                                    elem_id="augtune-original", js_on_load=assets.FULL_SCREEN_JS)
                 upload = gr.File(label=_("image.label"), file_types=["image"], type="filepath", height=130,
                                  elem_id="augtune-upload")
@@ -74,9 +80,9 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                     elem_id="augtune-examples",
                 )
             with gr.Column(scale=5):
-                grid = gr.HTML(label=_("grid.label"), show_label=True, container=True, elem_id="augtune-grid",
+                grid = gr.HTML(first["grid"], label=_("grid.label"), show_label=True, container=True, elem_id="augtune-grid",
                                js_on_load=assets.OPEN_TILE_JS)
-                legend = gr.HTML(elem_id="augtune-legend", padding=False)
+                legend = gr.HTML(first["legend"], elem_id="augtune-legend", padding=False)
 
         with gr.Row(equal_height=False):
             with gr.Column(min_width=300):
@@ -131,7 +137,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
             code = gr.Code(spec_to_code(defaults), language="python", interactive=False, label=_("code.code"),
                            elem_id="augtune-code")
             with gr.Row():
-                download = gr.HTML(download_html(defaults, "en"), elem_id="augtune-download", js_on_load=None,
+                download = gr.HTML(first["download"], elem_id="augtune-download", js_on_load=None,
                                    padding=False)
                 upload_settings = gr.UploadButton(_("code.upload"), file_types=[".json"], type="filepath",
                                                   elem_id="augtune-load-settings")
@@ -151,10 +157,11 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                      and all(isinstance(block, PLAIN_OUTPUTS) for block in outputs))
             options = {"concurrency_id": GRID_EVENTS, "trigger_mode": "always_last", "preprocess": not plain,
                        "postprocess": not plain, **options}
-            trigger(fn, inputs, outputs, js=assets.locale_js(len(inputs)), api_visibility="private",
-                    show_progress="minimal", **options)
+            options = {"show_progress": "minimal", **options}
+            trigger(fn, inputs, outputs, js=assets.locale_js(len(inputs)), api_visibility="private", **options)
 
-        listen(demo.load, events.on_change, base + widgets, shown_outputs, trigger_mode=None)
+        # A grid is on show already: no progress timer over it while the load event runs.
+        listen(demo.load, events.on_change, base + widgets, shown_outputs, trigger_mode=None, show_progress="hidden")
         for widget in widgets:
             if isinstance(widget, gr.Slider):
                 listen(widget.release, events.on_change, base + widgets, shown_outputs)
@@ -166,7 +173,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
         listen(resample.click, events.on_resample, base + widgets, [seed] + shown_outputs)
         for name, button in preset_buttons.items():
             listen(button.click, events.preset_handler(name), base, widgets + [mode, editor] + shown_outputs)
-        listen(language.click, events.on_change, base + widgets, shown_outputs)
+        listen(language.click, events.on_change, base + widgets, shown_outputs, show_progress="hidden")  # words only
         listen(mode.input, events.on_mode, base + [mode] + widgets, [pipeline, editor] + shown_outputs)
         mode.change(lambda chosen: [gr.update(visible=chosen == "lesson")] * 4 + [gr.update(visible=chosen == "steps")],
                     [mode], [flip_group, order, colour_column, crop_column, steps_panel], queue=False,

@@ -13,7 +13,7 @@ from gradio_client import handle_file
 from PIL import Image
 
 import augtune
-from augtune import PRESETS, AugSpec
+from augtune import PRESETS, AugSpec, Tile, sample_grid
 from augtune.figures import box_colour
 from augtune.service import explore_form, explore_html, explore_text, grids
 from augtune.service import pictures as service_pictures
@@ -481,22 +481,42 @@ def test_the_download_link_holds_the_spec_and_says_so_in_the_pages_language():
     assert html_module.unescape(match.group(2)) == "⬇ 下载设置（JSON）"
 
 
-def test_the_original_is_inline_with_its_boxes():
+def test_the_original_is_inline_with_its_boxes_drawn_over_it():
     import base64
     import io
     import re
 
     cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
-    shown = explore_html.render_grid(cat, AugSpec(samples=3), "en")
-    data, width, height = re.fullmatch(
-        r'<img class="augtune-original-picture" src="data:image/jpeg;base64,([^"]+)" width="(\d+)" height="(\d+)" '
-        r'alt="Original, with each sample&#x27;s crop box" title="Click to see it full screen">', shown["original"]
+    spec = AugSpec(samples=3)
+    shown = explore_html.render_grid(cat, spec, "en")
+    data, width, height, svg = re.fullmatch(
+        r'<figure class="augtune-original-picture" title="Click to see it full screen">'
+        r'<img src="data:image/jpeg;base64,([^"]+)" width="(\d+)" height="(\d+)" '
+        r'alt="Original, with each sample&#x27;s crop box">(<svg .*</svg>)</figure>', shown["original"]
     ).groups()
     picture = Image.open(io.BytesIO(base64.b64decode(data)))
     assert picture.size == cat.size == (int(width), int(height))  # 451 x 300: under ORIGINAL_MAX_SIDE
-    difference = np.abs(np.asarray(picture.convert("RGB"), np.int16) - np.asarray(cat, np.int16)).max(axis=2)
-    assert (difference > 60).mean() > 0.01, "the boxes are drawn on it"
-    assert np.median(difference) < 4, "and elsewhere it is the cat"
+    difference = np.abs(np.asarray(picture.convert("RGB"), np.int16) - np.asarray(cat, np.int16))
+    assert difference.mean() < 2, "the picture is the cat itself: the boxes are not in its pixels"
+    # Over it, each tile's crop box in its tile's colour, at the box's own pixels.
+    assert svg.startswith('<svg viewBox="0 0 451 300"')
+    boxes = [tile.params["crop_box"] for tile in sample_grid(cat, spec)]
+    polygons = re.findall(r'<polygon points="([^"]+)" stroke="rgb\((\d+),(\d+),(\d+)\)"/>', svg)
+    assert len(polygons) == 3
+    for number, ((points, *colour), (x0, y0, x1, y1)) in enumerate(zip(polygons, boxes, strict=True), 1):
+        assert tuple(map(int, colour)) == box_colour(number)
+        assert [tuple(map(float, point.split(","))) for point in points.split()] == [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    assert re.findall(r"<text [^>]*>(\d+)</text>", svg) == ["1", "2", "3"]
+
+
+def test_the_original_of_a_big_photo_is_shrunk_and_its_boxes_scaled():
+    import re
+
+    photo = Image.new("RGB", (1800, 900), (90, 120, 150))
+    photo.info["original_size"] = (3600, 1800)  # a reduced copy, as uploads of big photos are
+    shown = explore_html.boxed_original_html(photo, [Tile(photo, {"crop_box": [360, 180, 3600, 1800]})], (3600, 1800), "en")
+    assert 'width="720" height="360"' in shown and '<svg viewBox="0 0 720 360"' in shown
+    assert re.search(r'points="72.0,36.0 720.0,36.0 720.0,360.0 72.0,360.0"', shown)
 
 
 # ------------------------------------------------------------------------------------ callbacks

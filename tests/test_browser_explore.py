@@ -167,8 +167,11 @@ def test_a_click_shows_the_original_full_screen(page, app_server):
     open_explore(page, app_server.url)
     picture = page.locator("#augtune-original img")
     assert picture.evaluate("image => image.complete && image.naturalWidth") == 451
+    assert page.locator("#augtune-original svg polygon").count() == 8  # the crop boxes, drawn over it
     picture.click()
-    page.wait_for_function("document.fullscreenElement?.matches('#augtune-original img')", timeout=WAIT_MS)
+    # The picture goes full screen with its boxes (the figure holding both).
+    page.wait_for_function("document.fullscreenElement?.matches('#augtune-original figure')"
+                           " && document.fullscreenElement.querySelectorAll('polygon').length === 8", timeout=WAIT_MS)
     picture.click()  # (headless Chromium has no Esc key of its own for full screen)
     page.wait_for_function("document.fullscreenElement === null", timeout=WAIT_MS)
 

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from augtune import sample_grid, spec_to_code
-from augtune.figures import box_colour, draw_crop_boxes
+from augtune.figures import box_colour
 from augtune.spec import AugSpec
 
 from .explore_text import tile_caption
@@ -66,38 +66,71 @@ def mixed_grid(image: Image.Image, spec: AugSpec, **options: Any) -> list:
     return tiles
 
 
-# The last boxed originals, by picture and boxes (or outlines): a colour slider, the grid's columns or the language change
-# no box (v2 draws the crops first, whatever the colour), and then the boxed original is neither drawn nor
-# encoded again (draw and encode: 10-20 ms of a 1600-px photo's grid).
-_BOXED_KEPT = 32
-_boxed: OrderedDict[tuple, tuple[weakref.ref, str]] = OrderedDict()
-_boxed_lock = threading.Lock()
+# The original's picture, shrunk and encoded, by picture: from grid to grid only the marks change, and the
+# browser draws them (`marks_svg`). Drawing them into the pixels and encoding the 720-px picture again took a
+# tenth of a grid worker's CPU per grid in bench/load.py (py-spy, session 11).
+_PICTURES_KEPT = 32
+_pictures: OrderedDict[int, tuple[weakref.ref, tuple[str, tuple[int, int]]]] = OrderedDict()
+_pictures_lock = threading.Lock()
 
 
 def boxed_original_html(image: Image.Image, tiles: list, photo_size: tuple[int, int] | None, locale: str) -> str:
-    """`original_html` of `image` with each tile's crop box or, for a pipeline of steps, its outline drawn on it."""
-    marks = [{"crop_box": tile.params.get("crop_box"), "outline": tile.params.get("outline")} for tile in tiles]
-    key = (id(image), repr(marks), photo_size, locale)
-    with _boxed_lock:
-        entry = _boxed.get(key)
+    """`image` (shrunk to ORIGINAL_MAX_SIDE) with each tile's crop box or, for a pipeline of steps, its outline
+    over it as SVG. A click shows both full screen (for the back of the classroom)."""
+    url, size = _original_picture(image)
+    scale = size[0] / (photo_size or image.size)[0]
+    return (f'<figure class="augtune-original-picture" title="{html.escape(text(locale, "original.fullscreen"))}">'
+            f'<img src="{url}" width="{size[0]}" height="{size[1]}" alt="{html.escape(text(locale, "original.label"))}">'
+            f'{marks_svg([tile.params for tile in tiles], size, scale)}</figure>')
+
+
+def _original_picture(image: Image.Image) -> tuple[str, tuple[int, int]]:
+    key = id(image)
+    with _pictures_lock:
+        entry = _pictures.get(key)
         if entry is not None and entry[0]() is image:  # not a new picture at a reused id
-            _boxed.move_to_end(key)
+            _pictures.move_to_end(key)
             return entry[1]
-    picture = draw_crop_boxes(image, marks, max_side=ORIGINAL_MAX_SIDE,
-                              source_size=photo_size)
-    shown = original_html(picture, locale)
-    with _boxed_lock:
-        _boxed[key] = (weakref.ref(image), shown)
-        while len(_boxed) > _BOXED_KEPT:
-            _boxed.popitem(last=False)
+    shrink = min(1.0, ORIGINAL_MAX_SIDE / max(image.size))
+    size = (max(1, round(image.width * shrink)), max(1, round(image.height * shrink)))
+    picture = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+    shown = (jpeg_data_url(picture.convert("RGB")), size)
+    with _pictures_lock:
+        _pictures[key] = (weakref.ref(image), shown)
+        while len(_pictures) > _PICTURES_KEPT:
+            _pictures.popitem(last=False)
     return shown
 
 
-def original_html(picture: Image.Image, locale: str) -> str:
-    """The boxed original inline, like the tiles (see `grid_html`); a click shows it full screen."""
-    return (f'<img class="augtune-original-picture" src="{jpeg_data_url(picture)}" width="{picture.width}" '
-            f'height="{picture.height}" alt="{html.escape(text(locale, "original.label"))}" '
-            f'title="{html.escape(text(locale, "original.fullscreen"))}">')
+def marks_svg(params_list: list[dict[str, Any]], size: tuple[int, int], scale: float) -> str:
+    """Each tile's crop box (`params["crop_box"]`) or outline (`params["outline"]`, a pipeline of steps), numbered
+    from 1 in its tile's colour, as SVG over a picture of `size` pixels; `scale`: picture pixels per photo pixel.
+    It stretches with the picture, full screen too (both fit the same box the same way)."""
+    side = max(size)
+    line, font = max(2, round(side / 250)), max(11, round(side / 36))
+    pad = max(2, line)
+    marks = []
+    for number, params in enumerate(params_list, 1):
+        box, outline = params.get("crop_box"), params.get("outline")
+        if outline is not None:  # the output's corners, wherever rotations put them; the number at the first
+            points = [(x * scale, y * scale) for x, y in outline]
+        elif box is not None:
+            x0, y0, x1, y1 = (value * scale for value in box)
+            points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        else:
+            continue
+        red, green, blue = box_colour(number)
+        colour = f"rgb({red},{green},{blue})"
+        # The number stays on the picture, even where a rotated output's corner lies off it.
+        width, height = 0.6 * font * len(str(number)) + 2 * pad, font + 2 * pad
+        left = min(max(points[0][0], 0), size[0] - width)
+        top = min(max(points[0][1], 0), size[1] - height)
+        corners = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
+        marks.append(f'<polygon points="{corners}" stroke="{colour}"/>'
+                     f'<rect x="{left:.1f}" y="{top:.1f}" width="{width:.1f}" height="{height:.1f}" fill="{colour}"/>'
+                     f'<text x="{left + width / 2:.1f}" y="{top + pad + 0.86 * font:.1f}">{number}</text>')
+    return (f'<svg viewBox="0 0 {size[0]} {size[1]}" aria-hidden="true" stroke-width="{line}" font-size="{font}">'
+            f'{"".join(marks)}</svg>')
 
 
 def grid_html(pictures: list[Image.Image], captions: list[str], columns: int) -> str:

@@ -19,8 +19,13 @@ EXPLORE_CSS = """
                                  background: var(--color-accent-soft); }
 .augtune-badge { display: inline-block; min-width: 1.7em; text-align: center; color: white; font-weight: 700;
                  border-radius: 0.3em; margin-right: 0.3em; }
-.augtune-original-picture { display: block; width: 100%; height: auto; cursor: zoom-in; margin-top: 2.25rem; }
-.augtune-original-picture:fullscreen { object-fit: contain; background: black; cursor: zoom-out; }
+.augtune-original-picture { position: relative; margin: 2.25rem 0 0; cursor: zoom-in; }
+.augtune-original-picture img { display: block; width: 100%; height: auto; }
+.augtune-original-picture svg { position: absolute; inset: 0; width: 100%; height: 100%; pointer-events: none; }
+.augtune-original-picture polygon { fill: none; stroke-linejoin: round; }
+.augtune-original-picture text { fill: white; font-family: sans-serif; font-weight: 700; text-anchor: middle; }
+.augtune-original-picture:fullscreen { margin: 0; background: black; cursor: zoom-out; }
+.augtune-original-picture:fullscreen img { height: 100%; object-fit: contain; }  /* as the SVG fits its box */
 .augtune-download { display: flex; align-items: center; justify-content: center; width: 100%; box-sizing: border-box;
                     padding: var(--size-2) var(--size-4); border: var(--button-border-width) solid
                     var(--button-secondary-border-color); border-radius: var(--button-large-radius);
@@ -47,7 +52,7 @@ EXPLORE_CSS = """
 # A click on the original shows it full screen (for the back of the classroom); another click, or Esc, ends it.
 FULL_SCREEN_JS = """
 element.addEventListener('click', (event) => {
-    const picture = event.target.closest('img');
+    const picture = event.target.closest('.augtune-original-picture');  // the photo with its marks
     if (!picture) return;
     if (document.fullscreenElement) document.exitFullscreen();
     else picture.requestFullscreen?.();

@@ -68,7 +68,7 @@ def load_image(source: ImageSource, max_side: int | None = None) -> Image.Image:
             image.draft("RGB", (max(1, int(width * scale)), max(1, int(height * scale))))
         image.load()
         decoded_size = image.size
-        image = ImageOps.exif_transpose(image)
+        ImageOps.exif_transpose(image, in_place=True)  # a copy of the whole photo otherwise, even upright
     except (OSError, ValueError, SyntaxError, EOFError) as error:
         if "truncated" in str(error).lower():
             raise ImageError("The image file is incomplete (truncated); please upload it again.") from None

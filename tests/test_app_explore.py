@@ -519,6 +519,18 @@ def test_the_original_of_a_big_photo_is_shrunk_and_its_boxes_scaled():
     assert re.search(r'points="72.0,36.0 720.0,36.0 720.0,360.0 72.0,360.0"', shown)
 
 
+@pytest.mark.parametrize("example", service_pictures.EXAMPLES, ids=lambda path: path.name)
+def test_the_examples_gallery_shows_a_small_copy_of_each_example(example):
+    """The page sends the thumbnails, not the pictures; a changed example needs its thumbnail made again:
+    Image.open(example).convert("RGB").resize((round(240 * w / h), 240), Image.Resampling.LANCZOS).save(thumb, quality=85)"""
+    thumbnail = service_pictures.EXAMPLE_THUMBNAILS[service_pictures.EXAMPLES.index(example)]
+    assert thumbnail.stat().st_size < 30_000
+    with Image.open(example) as picture, Image.open(thumbnail) as small:
+        assert small.height == 240 and abs(small.width / small.height - picture.width / picture.height) < 0.01
+        seen = [np.asarray(image.convert("RGB").resize((48, 32), Image.Resampling.BOX), np.float32) for image in (picture, small)]
+    assert np.abs(seen[0] - seen[1]).mean() < 3, "the thumbnail is that picture"
+
+
 # ------------------------------------------------------------------------------------ callbacks
 
 

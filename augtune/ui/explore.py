@@ -14,7 +14,7 @@ import gradio as gr
 from augtune import PRESETS, AugSpec, spec_to_code
 from augtune.service.explore_form import FIELDS, ORDERS, crop_widgets_shown
 from augtune.service.grids import default_grid
-from augtune.service.pictures import DEFAULT_IMAGE, EXAMPLES
+from augtune.service.pictures import DEFAULT_IMAGE, EXAMPLE_THUMBNAILS
 from augtune.spec import RANGES
 
 from . import assets
@@ -75,7 +75,7 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
                 upload = gr.File(label=_("image.label"), file_types=["image"], type="filepath", height=130,
                                  elem_id="augtune-upload")
                 examples = gr.Gallery(
-                    value=[str(path) for path in EXAMPLES], label=_("examples.label"), columns=4, rows=1,
+                    value=[str(path) for path in EXAMPLE_THUMBNAILS], label=_("examples.label"), columns=4, rows=1,
                     height=120, allow_preview=False, object_fit="cover", interactive=False, buttons=[],
                     elem_id="augtune-examples",
                 )

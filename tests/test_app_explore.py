@@ -272,7 +272,8 @@ def test_core_errors_are_told_in_the_widgets_words_and_both_languages():
     assert english["min_max"] == "Crop area min (0.9) must not be larger than Crop area max (0.5)."
     assert english["center"] == "For a centre crop, “Resize shorter side to” (100) must be at least “Output size” (200)."
     assert english["whole"] == "Seed must be a whole number, got 1.5."
-    assert english["number"] == "Seed must be a number."
+    assert english["number"] == "Seed is empty; enter a number."  # an emptied number field sends None
+    assert localize_error("brightness must be a number, got 'x'.", "en") == "Brightness must be a number, got 'x'."
     for name, message in cases.items():
         chinese = localize_error(message, "zh-CN")
         assert chinese != message and chinese.endswith("。"), (name, chinese)

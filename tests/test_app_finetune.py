@@ -292,9 +292,9 @@ def test_the_builtin_model_choice_makes_a_builtin_config():
         ("en", "epochs", 2.5, "Epochs must be a whole number, got 2.5."),
         ("en", "lr", 20, "Learning rate must be between 1e-06 and 10, got 20."),
         ("en", "batch_size", 1, "Batch size must be between 2 and 1024, got 1."),
-        ("zh-CN", "epochs", 0, "迭代周期数（epoch）必须在 1 到 100 之间，当前为 0。"),
-        ("zh-CN", "epochs", None, "迭代周期数（epoch）为空；请输入一个数字。"),
-        ("zh-CN", "head_lr_mult", 2000, "输出层学习率倍数必须在 0 到 1000 之间，当前为 2000。"),
+        ("zh-CN", "epochs", 0, "“迭代周期数（epoch）”必须在 1 到 100 之间，当前为 0。"),
+        ("zh-CN", "epochs", None, "“迭代周期数（epoch）”为空；请输入一个数字。"),
+        ("zh-CN", "head_lr_mult", 2000, "“输出层学习率倍数”必须在 0 到 1000 之间，当前为 2000。"),
     ],
 )
 def test_the_pages_numbers_are_checked_where_the_training_config_checks_them(locale, field, value, sentence):

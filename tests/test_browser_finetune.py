@@ -138,7 +138,7 @@ def test_a_chinese_page_says_the_fine_tune_panels_and_its_runs_status_in_chinese
         # A number out of its range is refused in one sentence naming the field, in Chinese.
         page.locator("#ft-epochs input").fill("0")
         page.locator("#ft-start").click()
-        expect(page.get_by_text("迭代周期数（epoch）必须在 1 到 100 之间，当前为 0。")).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("“迭代周期数（epoch）”必须在 1 到 100 之间，当前为 0。")).to_be_visible(timeout=30_000)
         assert "less than minimum" not in page.inner_text("body")
         # A run's status comes with the timer's ticks, each of which sends the page's locale.
         choose(page, "ft-size", "32")

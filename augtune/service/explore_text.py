@@ -9,7 +9,7 @@ from typing import Any
 from augtune.ops import steps_caption
 
 from .explore_form import FIELDS
-from .i18n import text
+from .i18n import number_sentence, text
 
 
 def tile_caption(number: int, params: dict[str, Any], locale: str = "en") -> str:
@@ -43,14 +43,12 @@ def _jitter_part(locale: str, name: str, value: float) -> str:
     return text(locale, f"caption.{name}", value=shown)
 
 
-# Sentences of augtune's core (spec.py, imageio.py) and how to say them in the UI's words and language.
+# Sentences of augtune's core (spec.py, imageio.py) and how to say them in the UI's words and language (the
+# number checks' through `i18n.number_sentence`).
 # tests/test_app_explore.py raises each of them for real, so a reworded core message is caught there.
 _ERROR_PATTERNS = [
-    (re.compile(r"^(?P<field>[\w.]+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "error.range"),
     (re.compile(r"^(?P<low_field>\w+) \((?P<low>[^)]+)\) must not be larger than (?P<high_field>\w+) \((?P<high>[^)]+)\)\.$"), "error.min_max"),
     (re.compile(r"^resize_size \((?P<resize>\d+)\) must be at least crop_size \((?P<crop>\d+)\) for a centre crop\.$"), "error.center"),
-    (re.compile(r"^(?P<field>[\w.]+) must be a whole number, got (?P<value>.+)\.$"), "error.whole"),
-    (re.compile(r"^(?P<field>[\w.]+) must be a (finite )?number, got .+\.$"), "error.number"),
     (re.compile(r"^Settings are not valid JSON: (?P<detail>.*)\.$", re.S), "error.json"),
     (re.compile(r"^Unknown setting\(s\): (?P<names>.*?)\. Known: .*$", re.S), "error.unknown"),
     (re.compile(r"^Settings must be a JSON object"), "error.not_object"),
@@ -62,15 +60,19 @@ _ERROR_PATTERNS = [
     (re.compile(r"^The image file is damaged"), "error.damaged"),
     (re.compile(r"^No image file at "), "error.gone"),
 ]
+_LABEL_KEYS = {name: f"{name}.label" for name in FIELDS}
 
 
 def localize_error(message: str, locale: str = "en") -> str:
     """A core error sentence in the UI's language, naming fields by their widget labels."""
+    said = number_sentence(locale, message, _LABEL_KEYS)
+    if said is not None:
+        return said
     for pattern, key in _ERROR_PATTERNS:
         match = pattern.match(message)
         if match:
             values = match.groupdict()
-            for name in ("field", "low_field", "high_field"):
+            for name in ("low_field", "high_field"):
                 if values.get(name) in FIELDS:
                     values[name] = text(locale, f"{values[name]}.label")
             if key == "error.center":

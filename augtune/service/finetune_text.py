@@ -7,21 +7,14 @@ import html
 import re
 from typing import Any
 
-from .i18n import STRINGS, pick_locale, text
+from .i18n import STRINGS, number_sentence, pick_locale, text
 from .strings.zh_CN import ENGINE_SENTENCES
 
 # The engine (augtune.data, model, train, jobs) speaks English, so that the CLI and the logs read the
 # same everywhere; the page translates the sentences a class meets. Unknown ones stay English.
 ENGINE_ZH: list[tuple[re.Pattern[str], str]] = [(re.compile(pattern), zh) for pattern, zh in ENGINE_SENTENCES]
 
-# TrainConfig's number checks (augtune.numbers.check_number) name a field by its config name; the page
-# names it by its widget's label, as Explore does for its settings.
-_NUMBER_ERRORS = [
-    (re.compile(r"^(?P<field>\w+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "ft.error.range"),
-    (re.compile(r"^(?P<field>\w+) must be a whole number, got (?P<value>.+)\.$"), "ft.error.whole"),
-    (re.compile(r"^(?P<field>\w+) must be a (finite )?number, got (?P<value>.+)\.$"), "ft.error.number"),
-    (re.compile(r"^(?P<field>\w+) is empty; enter a number\.$"), "ft.error.empty_number"),
-]
+# The training fields' labels, for TrainConfig's number checks (`i18n.number_sentence`).
 FIELD_LABELS = {"epochs": "ft.epochs", "batch_size": "ft.batch", "image_size": "ft.size", "lr": "ft.lr",
                 "head_lr_mult": "ft.head", "weight_decay": "ft.wd"}
 
@@ -48,12 +41,7 @@ def say_engine(locale: str | None, message: str) -> str:
 
 def number_refusal(locale: str | None, message: str) -> str:
     """A training field's number check in the page's words and language; other sentences as engine text."""
-    for pattern, key in _NUMBER_ERRORS:
-        if (match := pattern.match(message)) and match["field"] in FIELD_LABELS:
-            values = match.groupdict()
-            values["field"] = text(locale, FIELD_LABELS[values["field"]])
-            return text(locale, key, **values)
-    return engine_text(message, locale)
+    return number_sentence(locale, message, FIELD_LABELS) or engine_text(message, locale)
 
 
 # A run's label names it in the CLI's output, the API and the downloads, so it stays English there; the page

@@ -4,6 +4,8 @@ Gradio's static labels use the same tables (ui/app.py gives them to `gr.I18n`)."
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 from augtune.ops import OPS
@@ -50,3 +52,25 @@ def text(locale: str | None, key: str, **values: Any) -> str:
     """One sentence in `locale` (English where the key has no translation), its `{names}` filled in."""
     template = STRINGS.get(pick_locale(locale), {}).get(key) or STRINGS["en"][key]
     return template.format(**values) if values else template
+
+
+# augtune.numbers.check_number's sentences (settings, ops and training: the check is written once there) say
+# the field as the code names it, in English; the page says them in its language and its widgets' words.
+_NUMBER_SENTENCES = [
+    (re.compile(r"^(?P<field>[\w.]+) must be between (?P<low>\S+) and (?P<high>\S+), got (?P<value>.+)\.$"), "error.range"),
+    (re.compile(r"^(?P<field>[\w.]+) must be a whole number, got (?P<value>.+)\.$"), "error.whole"),
+    # An emptied number field reaches the check as None.
+    (re.compile(r"^(?P<field>[\w.]+) (is empty; enter a number|must be a number, got None)\.$"), "error.empty_number"),
+    (re.compile(r"^(?P<field>[\w.]+) must be a (finite )?number, got (?P<value>.+)\.$"), "error.number"),
+]
+
+
+def number_sentence(locale: str | None, message: str, label_keys: Mapping[str, str]) -> str | None:
+    """A number check's sentence in `locale`, naming the field by its label (`label_keys`: field -> string key;
+    other fields keep the code's name). None when `message` is not a number check's."""
+    for pattern, key in _NUMBER_SENTENCES:
+        if match := pattern.match(message):
+            values = {name: value for name, value in match.groupdict().items() if value is not None}
+            values["field"] = text(locale, label_keys[values["field"]]) if values["field"] in label_keys else values["field"]
+            return text(locale, key, **values)
+    return None

@@ -97,9 +97,7 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
             else:
                 exact = result
     if exact is not None:
-        picture, size = as_picture(exact), _size_of(exact)
-        if max(picture.size) > max_side:
-            picture = picture.resize(_capped(picture.size, max_side), Image.Resampling.BILINEAR)
+        picture, size = fitted(as_picture(exact), max_side), _size_of(exact)
     else:
         picture = _image(_render_state(state, _capped(state.size, max_side)))
         picture = picture if picture.mode == "RGB" else picture.convert("RGB")
@@ -114,6 +112,12 @@ def _size_of(picture) -> tuple[int, int]:
 def _capped(size: tuple[int, int], max_side: int) -> tuple[int, int]:
     scale = min(1.0, max_side / max(size))
     return max(1, math.floor(size[0] * scale + 0.5)), max(1, math.floor(size[1] * scale + 0.5))
+
+
+def fitted(picture: Image.Image, max_side: int) -> Image.Image:
+    """`picture`, downscaled to `max_side` on its long side where it is longer (a tile's cap)."""
+    size = _capped(picture.size, max_side)
+    return picture if size == picture.size else picture.resize(size, Image.Resampling.BILINEAR)
 
 
 def _scale(matrix: np.ndarray) -> float:

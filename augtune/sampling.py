@@ -161,7 +161,7 @@ def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, par
     its output rectangle lies in the photo (in `source_size` pixels, like the crop boxes)."""
     if any(OPS[step.op].draws_in_kernel for step in _flat(steps) if step.op in OPS):
         # v2 draws in the kernel (noise): each step is rendered as it is drawn, by v2's kernels.
-        return [Tile(image=_fitted(picture, max_side), params={"steps": steps_params(sample), "outline": None})
+        return [Tile(image=fast.fitted(picture, max_side), params={"steps": steps_params(sample), "outline": None})
                 for picture, sample in sample_steps(image, steps, n, seed, partner)]
     transforms = list(build_steps(steps).transforms)
     with rng_lock, torch.random.fork_rng(devices=[]):
@@ -184,14 +184,6 @@ def _outline(geometry: _Geometry) -> list[list[float]]:
     left, right = (geometry.x1, geometry.x0) if geometry.mirror_x else (geometry.x0, geometry.x1)
     top, bottom = (geometry.y1, geometry.y0) if geometry.mirror_y else (geometry.y0, geometry.y1)
     return [[left, top], [right, top], [right, bottom], [left, bottom]]
-
-
-def _fitted(picture: Image.Image, max_side: int) -> Image.Image:
-    if max(picture.size) <= max_side:
-        return picture
-    scale = max_side / max(picture.size)
-    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
-                          Image.Resampling.BILINEAR)
 
 
 def _shape_proxy(width: int, height: int) -> torch.Tensor:

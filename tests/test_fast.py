@@ -7,6 +7,7 @@ promises, on the bundled photos and a 12-MP picture.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +46,8 @@ def _fitted(picture, max_side=1024):
     picture = picture if isinstance(picture, Image.Image) else F.to_pil_image(picture)
     if max(picture.size) <= max_side:
         return picture
-    scale = max_side / max(picture.size)
-    return picture.resize((max(1, round(picture.width * scale)), max(1, round(picture.height * scale))),
+    scale = max_side / max(picture.size)  # sides rounded half up, as the tiles' cap rounds them
+    return picture.resize((max(1, math.floor(picture.width * scale + 0.5)), max(1, math.floor(picture.height * scale + 0.5))),
                           Image.Resampling.BILINEAR)
 
 

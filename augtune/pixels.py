@@ -19,7 +19,10 @@ from PIL import Image, ImageStat
 from torchvision.transforms.v2 import functional as F
 
 _THUMB_SIDE = 256  # the pyramid's smallest level
-_GREY_SIDE = 64  # where the mean grey for contrast comes from
+# Where the mean grey for contrast comes from, after the jitter steps before it. At 64 px a brightening step
+# clipped averaged pixels, not the photo's own: the grey, and a low-contrast tile with it, was off by up to
+# 5 levels (astronaut, brightness x1.9 then contrast x0.03); at 256 px, within 2 (tests/test_sampling.py).
+_GREY_SIDE = 256
 # Images up to this size keep their full level as an array too (16 MB at most): most of their crops
 # are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.
 _WHOLE_ARRAY_PIXELS = 2048 * 2048

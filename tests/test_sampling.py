@@ -122,6 +122,20 @@ def test_replay_across_orders_and_images(spec, image_name):
         assert mean_abs_diff(tile.image, output) <= 2.0
 
 
+@pytest.mark.parametrize("image_name, seed, n", [("astronaut.png", 11, 16), ("rocket.jpg", 7, 12)])
+def test_replay_holds_for_strong_jitter_before_the_crop(image_name, seed, n):
+    """Factors far above 1 clip. These draws were 3-5 grey levels off v2 when the fast path jittered 1.5 times
+    the tile's pixels (rocket: brightness x2.1, contrast x2.0, crop 3 times the tile) and took contrast's mean
+    grey from a 64-px thumbnail (astronaut: brightness x1.9, then contrast x0.03)."""
+    spec = AugSpec(brightness=1.5, contrast=2.0, saturation=2.0, hue=0.5)  # colour before the crop
+    image = load_image(ROOT / "assets" / image_name)
+    tiles = sample_grid(image, spec, n, seed)
+    outputs, records = replay(image, spec, n, seed)
+    for tile, output, record in zip(tiles, outputs, records):
+        assert_same_draws(tile.params, record, spec)
+        assert mean_abs_diff(tile.image, output) <= 2.0
+
+
 @pytest.mark.parametrize("spec", [AugSpec(crop_size=224), PRESETS["hotdog_test"], PRESETS["color_aug"]])
 def test_replay_holds_on_a_12_megapixel_photo(photo_12mp, spec):
     """The fast path resamples from a reduced copy; it must still replay the pipeline."""

@@ -480,7 +480,7 @@ def report_round(round_number: int, tally: Tally, wall: float, args) -> None:
     print(f"| {len(lat)} | {len(tally.errors)} | {tally.unanswered} | {percentile(lat, 0.5):.2f} | "
           f"{percentile(lat, 0.95):.2f} | {max(lat, default=float('nan')):.2f} | "
           f"{statistics.fmean(lat) if lat else float('nan'):.2f} | {len(lat) / wall:.1f} |")
-    print(f"\nCPU in the round: server {tally.server_cpu:.0f} s ({tally.server_cpu / max(len(lat), 1):.2f} s per grid "
+    print(f"\nCPU in the round: server {tally.server_cpu:.0f} s ({tally.server_cpu / max(len(lat), 1):.3f} s per grid "
           f"served: {tally.server_own_cpu / max(len(lat), 1):.3f} s in the server process, "
           f"{(tally.server_cpu - tally.server_own_cpu) / max(len(lat), 1):.3f} s in its grid workers), the simulated students {tally.students_cpu:.0f} s; wall {wall:.0f} s on {os.cpu_count()} cores.")
     for error in tally.errors[:5]:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import threading
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -54,13 +52,10 @@ def draw_crop_boxes(
     fit first and the boxes scaled with it, so a 12-megapixel photo stays cheap to send. `source_size`: the
     photo `image` is a reduced copy of, whose pixels the boxes are in (as given to `sample_grid`).
     """
+    canvas = shrunk_copy(image, max_side)  # a copy: never the caller's image
     scale = image.width / source_size[0] if source_size else 1.0
     if max_side and max(image.size) > max_side:
-        shrink = max_side / max(image.size)
-        scale *= shrink
-        canvas = _shrunk(image, (max(1, round(image.width * shrink)), max(1, round(image.height * shrink)))).copy()
-    else:
-        canvas = image.convert("RGB")  # always a copy, never the caller's image
+        scale *= max_side / max(image.size)
     draw = ImageDraw.Draw(canvas)
     side = max(canvas.size)
     line = max(2, round(side / 250))
@@ -91,25 +86,13 @@ def draw_crop_boxes(
     return canvas
 
 
-# The last shrunk copy of each picture, by id() (PIL images are unhashable); an entry leaves with its
-# picture. A class moving sliders on its photos redraws only the boxes: shrinking a 1600-px photo again
-# for every grid took as long as drawing two of its tiles.
-_shrunk_copies: dict[int, tuple[weakref.ref, tuple[int, int], Image.Image]] = {}
-_shrunk_lock = threading.Lock()
-
-
-def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    key = id(image)
-    with _shrunk_lock:
-        entry = _shrunk_copies.get(key)
-    if entry is not None and entry[0]() is image and entry[1] == size:
-        return entry[2]
-    shrunk = image.convert("RGB").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    with _shrunk_lock:
-        if key not in _shrunk_copies:
-            weakref.finalize(image, _shrunk_copies.pop, key, None)
-        _shrunk_copies[key] = (weakref.ref(image), size, shrunk)
-    return shrunk
+def shrunk_copy(image: Image.Image, max_side: int | None) -> Image.Image:
+    """An RGB copy of `image`, shrunk to `max_side` on its long side where it is longer (for showing a photo)."""
+    if not max_side or max(image.size) <= max_side:
+        return image.convert("RGB")
+    shrink = max_side / max(image.size)
+    size = (max(1, round(image.width * shrink)), max(1, round(image.height * shrink)))
+    return image.convert("RGB").resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
 
 
 def distributions_figure(params_list: Sequence[Mapping[str, Any]], spec: AugSpec) -> Figure:

@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from augtune import sample_grid, spec_to_code
-from augtune.figures import box_colour
+from augtune.figures import box_colour, shrunk_copy
 from augtune.spec import AugSpec
 
 from .explore_text import tile_caption
@@ -91,10 +91,8 @@ def _original_picture(image: Image.Image) -> tuple[str, tuple[int, int]]:
         if entry is not None and entry[0]() is image:  # not a new picture at a reused id
             _pictures.move_to_end(key)
             return entry[1]
-    shrink = min(1.0, ORIGINAL_MAX_SIDE / max(image.size))
-    size = (max(1, round(image.width * shrink)), max(1, round(image.height * shrink)))
-    picture = image if size == image.size else image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
-    shown = (jpeg_data_url(picture.convert("RGB")), size)
+    picture = shrunk_copy(image, ORIGINAL_MAX_SIDE)
+    shown = (jpeg_data_url(picture), picture.size)
     with _pictures_lock:
         _pictures[key] = (weakref.ref(image), shown)
         while len(_pictures) > _PICTURES_KEPT:

@@ -73,8 +73,8 @@ def localize_error(message: str, locale: str = "en") -> str:
         if match:
             values = match.groupdict()
             for name in ("low_field", "high_field"):
-                if values.get(name) in FIELDS:
-                    values[name] = text(locale, f"{values[name]}.label")
+                if values.get(name) in _LABEL_KEYS:
+                    values[name] = text(locale, _LABEL_KEYS[values[name]])
             if key == "error.center":
                 values["resize_field"] = text(locale, "resize_size.label")
                 values["crop_field"] = text(locale, "crop_size.label")

@@ -99,7 +99,7 @@ class _Source:
     @property
     def thumbnail_array(self) -> np.ndarray:
         """The smallest level, at most _GREY_SIDE on its long side (a box filter keeps the mean grey that
-        contrast blends towards; a sixteenth of the pixels to jitter for it, every tile)."""
+        contrast blends towards; every tile jitters it to find that grey)."""
         pixels = self._arrays.get(-1)
         if pixels is None:
             pixels = self.array(len(self.reduced))

@@ -278,7 +278,7 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     return Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plan.params)
 
 
-_SUPERSAMPLE = 1.5  # at least this many work pixels per tile pixel (side) (2.5 came no closer to v2)...
+_SUPERSAMPLE = 1.5  # at least this many work pixels per tile pixel (side) (for mild jitter 2.5 came no closer to v2)...
 _SUPERSAMPLE_AMPLIFIED = 2.5  # ...up to this many where the jitter amplifies (see _render)
 _SUPERSAMPLE_MIN_SIDE = 192  # ...and at least this many, for small tiles cut from big boxes
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000

@@ -214,7 +214,7 @@ def _placeholders(template: str) -> list[str]:
 def test_every_translation_key_in_the_layout_exists():
     from gradio.i18n import I18nData
 
-    from augtune.ui.app import build_app
+    from augtune.ui.app import build_app, translations
 
     keys: set[str] = set()
 
@@ -235,14 +235,9 @@ def test_every_translation_key_in_the_layout_exists():
     collect(build_app().get_config_file())
     explore_keys = {key for key in keys if key in STRINGS["en"]}
     assert {"explore.tab", "brightness.label", "preset.combined", "order.flip,color,crop", "locale"} <= explore_keys
-    known = set().union(*(table for table in _all_tables()))
-    assert keys <= known, f"keys without a translation: {sorted(keys - known)}"
-    for key in explore_keys:
-        assert key in STRINGS["zh-CN"], key
-
-
-def _all_tables():
-    yield from STRINGS.values()
+    tables = translations().translations  # what the page is given: the string tables and the first grid
+    for locale in ("en", "zh-CN"):
+        assert keys <= set(tables[locale]), f"keys without a {locale} translation: {sorted(keys - set(tables[locale]))}"
 
 
 def test_pick_locale_follows_the_page():
@@ -689,13 +684,19 @@ def test_gradio_does_not_summarise_its_events_after_every_event():
 
 
 def test_the_page_carries_the_default_grid_and_grid_events_skip_value_processing():
-    from augtune.ui.app import build_app
+    from augtune.ui.app import build_app, translations
 
     demo = build_app()
     values = {c["props"].get("elem_id"): c["props"].get("value") for c in demo.config["components"]}
-    expected = grids.default_grid("en")
-    assert values["augtune-grid"] == expected["grid"] and values["augtune-grid"].count("<img ") == AugSpec().samples
-    assert values["augtune-original"] == expected["original"] and values["augtune-status"] == expected["status"]
+    tables = translations().translations
+    for locale in ("en", "zh-CN"):
+        expected = grids.default_grid(locale)
+        for name, elem_id in [("grid", "augtune-grid"), ("original", "augtune-original"), ("status", "augtune-status")]:
+            key = json.loads(str(values[elem_id]).removeprefix("__i18n__"))["key"]  # Gradio's translation marker
+            assert tables[locale][key] == expected[name]
+        assert tables[locale]["first.grid"].count("<img ") == AugSpec().samples
+    assert "8 samples" in tables["en"]["first.status"] and "随机种子 0" in tables["zh-CN"]["first.status"]
+    assert not any(fn.name == "on_change" and "load" in str(fn.targets) for fn in demo.fns.values()), "no load event"
     by_name = {}
     for fn in demo.fns.values():
         by_name.setdefault(fn.name, set()).add((fn.preprocess, fn.postprocess))

@@ -46,9 +46,9 @@ def wait_for_new_captions(page, before: list[str]) -> list[str]:
     return captions(page)
 
 
-# The status line's own words. Not the whole #augtune-status: Gradio keeps its progress tracker in there, and
-# the load event's ("0.0s", "processing | 0.1/0.1s"), shown at opacity 0 for show_progress="hidden", is in its
-# innerText for a tenth of a second after the page has painted (test_default_grid_... read "0.1s\n\n8 samples").
+# The status line's own words. Not the whole #augtune-status: Gradio keeps its progress trackers in there ("0.1s",
+# "processing | 0.1/0.1s"), in its innerText even where shown at opacity 0 (show_progress="hidden"): a page load
+# event's once made test_default_grid_... read "0.1s\n\n8 samples".
 STATUS_TEXT = "#augtune-status [data-testid=markdown]"
 
 
@@ -207,10 +207,10 @@ def test_page_in_chinese(browser, app_server):
     try:
         page = context.new_page()
         open_explore(page, app_server.url)
-        # The page carries the default grid in English; the page's load event brings it in Chinese.
-        page.wait_for_function(
-            f"[...document.querySelectorAll({TILES!r})].every(tile => tile.alt.includes('裁剪'))"
-            " && document.body.innerText.includes('水平翻转概率')", timeout=WAIT_MS)
+        # The first grid the page paints is in Chinese already: no English caption, not even for a moment.
+        assert all("裁剪" in label and "亮度" in label for label in captions(page))
+        assert "随机种子 0" in status(page) and "裁剪" in page.inner_text("#augtune-legend")
+        page.wait_for_function("document.body.innerText.includes('水平翻转概率')", timeout=WAIT_MS)
         body = page.inner_text("body")
         for words in ("探索图像增广", "水平翻转概率", "亮度", "随机裁剪并缩放", "重新采样"):
             assert words in body, words
@@ -375,8 +375,6 @@ def test_a_policy_preset_shows_its_draws_and_mixup_its_partner_in_chinese(browse
     try:
         page = context.new_page()
         open_explore(page, app_server.url)
-        page.wait_for_function(f"[...document.querySelectorAll({TILES!r})].every(tile => tile.alt.includes('裁剪'))",
-                               timeout=WAIT_MS)  # the load event's Chinese captions are in
         before = captions(page)
         page.click("#augtune-preset-trivialaugment")
         after = wait_for_new_captions(page, before)

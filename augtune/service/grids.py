@@ -96,7 +96,18 @@ def draw_grid(image: Image.Image, spec: AugSpec, locale: str) -> dict[str, Any]:
 
 def default_grid(locale: str = "en") -> dict[str, Any]:
     """What the tab shows before anyone touches it (the bundled cat, the lesson's combined pipeline), drawn
-    once and kept with the recent grids. The page carries it as its first value: a page then shows a grid
-    as soon as it is on screen, instead of after a load event's round trip through the queue (3 s of a
-    3.5-s first grid under a class's load: issue 12)."""
+    once and kept with the recent grids."""
     return recent_grids.render(images.get(DEFAULT_IMAGE), AugSpec(), locale)
+
+
+# The outputs the page carries the default grid in. Not as values but as translation keys, "first.<output>",
+# whose words in each language are that grid (`first_grid_translations`, given to Gradio by ui/app.py): the
+# browser shows it in the visitor's language from its first paint, with no event. A page once carried it in
+# English and its load event said it again in the visitor's language: a Chinese class saw English captions
+# for a moment, and every page open cost the server an event.
+FIRST_GRID_OUTPUTS = ("grid", "original", "legend", "download", "status")
+
+
+def first_grid_translations(locale: str) -> dict[str, str]:
+    shown = default_grid(locale)
+    return {f"first.{name}": shown[name] for name in FIRST_GRID_OUTPUTS}

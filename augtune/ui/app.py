@@ -18,6 +18,7 @@ from gradio import processing_utils
 from gradio.utils import get_upload_folder
 
 from augtune.service import grid_workers, grids
+from augtune.service.grids import first_grid_translations
 from augtune.service.i18n import STRINGS
 from augtune.service.memory import share_the_heap_between_threads
 from augtune.service.pictures import TEMP_MAX_AGE_S
@@ -38,8 +39,9 @@ QUEUE_MAX_SIZE = env_number("AUGTUNE_QUEUE_MAX_SIZE", 500)
 
 
 def translations() -> gr.I18n:
-    """Gradio's labels from the app's one table per language (augtune.service.i18n)."""
-    return gr.I18n(**{locale: dict(table) for locale, table in STRINGS.items()})
+    """Gradio's labels from the app's one table per language (augtune.service.i18n), and the page's first
+    grid in each language (`grids.first_grid_translations`)."""
+    return gr.I18n(**{locale: {**table, **first_grid_translations(locale)} for locale, table in STRINGS.items()})
 
 
 def save_pil_to_cache_atomically(img, cache_dir: str, name: str = "image", format: str = "webp") -> str:
@@ -74,7 +76,7 @@ def build_app() -> gr.Blocks:
     cv2.setNumThreads(1)
     with gr.Blocks(title="augtune", delete_cache=DELETE_CACHE) as demo:
         with gr.Tabs():
-            explore_widgets = explore.build_explore_tab(demo)
+            explore_widgets = explore.build_explore_tab()
             finetune.build_finetune_tab(explore_widgets=explore_widgets)
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_MAX_SIZE)
     return demo

@@ -13,7 +13,7 @@ import gradio as gr
 
 from augtune import PRESETS, AugSpec, spec_to_code
 from augtune.service.explore_form import FIELDS, ORDERS, crop_widgets_shown
-from augtune.service.grids import default_grid
+from augtune.service.grids import FIRST_GRID_OUTPUTS
 from augtune.service.pictures import DEFAULT_IMAGE, EXAMPLE_THUMBNAILS
 from augtune.spec import RANGES
 
@@ -30,16 +30,15 @@ GRID_EVENTS = "augtune-grid"  # the concurrency id of Explore's events that draw
 _ = gr.I18n()  # only makes translation keys; ui/app.py gives launch() the tables (augtune.service.i18n)
 
 
-def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
-    """The Explore tab, its events, and the `/augment` API endpoint. `demo` is the enclosing Blocks
-    (the first grid is drawn on page load, in the visitor's language). Returns the controls in FIELDS
+def build_explore_tab() -> list[gr.components.Component]:
+    """The Explore tab, its events, and the `/augment` API endpoint. Returns the controls in FIELDS
     order, then the step editor's pipeline (a gr.State), for other tabs that train with the spec they make (see
     `augtune.service.explore_form.spec_from_widgets`)."""
     defaults = AugSpec()
-    # The page carries the default grid (in English) as its first value: a page shows a grid as soon as it is on
-    # screen, instead of after its load event's round trip through the queue (3 s of a 3.5-s first grid under a
-    # class's load). The load event still says it in the visitor's language, from the recent grids.
-    first = default_grid("en")
+    # The page carries the default grid, in the visitor's language (see grids.FIRST_GRID_OUTPUTS): a page shows a grid
+    # as soon as it is on screen, not after a load event's round trip through the queue (3 s of a 3.5-s first grid
+    # under a class's load).
+    first = {name: _(f"first.{name}") for name in FIRST_GRID_OUTPUTS}
     shown = crop_widgets_shown(defaults.crop_mode)
 
     def slider(name: str, step: float) -> gr.Slider:
@@ -160,8 +159,6 @@ def build_explore_tab(demo: gr.Blocks) -> list[gr.components.Component]:
             options = {"show_progress": "minimal", **options}
             trigger(fn, inputs, outputs, js=assets.locale_js(len(inputs)), api_visibility="private", **options)
 
-        # A grid is on show already: no progress timer over it while the load event runs.
-        listen(demo.load, events.on_change, base + widgets, shown_outputs, trigger_mode=None, show_progress="hidden")
         for widget in widgets:
             if isinstance(widget, gr.Slider):
                 listen(widget.release, events.on_change, base + widgets, shown_outputs)

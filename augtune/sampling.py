@@ -270,7 +270,7 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     amplified = max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation"))
     factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, _SUPERSAMPLE + (amplified - 1.25)))
     work = _supersampled_size(plan.geometry, size, factor)
-    grey = _mean_grey_after(source.thumbnail_array, plan.jitter) if "contrast" in plan.params else None
+    grey = _mean_grey_after(source.thumbnail_colours, plan.jitter) if "contrast" in plan.params else None
     pixels = _jitter_array(source.sample(plan.geometry, work), plan.jitter, grey)
     tile = _image(pixels)
     if work != size:

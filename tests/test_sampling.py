@@ -136,6 +136,30 @@ def test_replay_holds_for_strong_jitter_before_the_crop(image_name, seed, n):
         assert mean_abs_diff(tile.image, output) <= 2.0
 
 
+@pytest.mark.parametrize("image_name", ["astronaut.png", "cat.png", "coffee.png", "rocket.jpg"])
+def test_contrasts_grey_from_the_thumbnails_colours_is_its_pixels_grey(image_name):
+    """Every tile finds the grey contrast blends towards by jittering the thumbnail's colours, weighted by their
+    pixels, instead of its pixels: the same grey within one level, the same with no step before contrast."""
+    from augtune.pixels import _mean_grey_after, _source_for
+
+    source = _source_for(load_image(ROOT / "assets" / image_name))
+    generator = torch.Generator().manual_seed(0)
+    off_by_one = 0
+    for _ in range(200):
+        names = ["brightness", "saturation", "hue", "contrast"]
+        names = [names[i] for i in torch.randperm(4, generator=generator)]
+        factors = torch.rand(4, generator=generator).tolist()
+        jitter = [(name, factor - 0.5 if name == "hue" else 2.5 * factor) for name, factor in zip(names, factors)]
+        from_colours = _mean_grey_after(source.thumbnail_colours, jitter)
+        from_pixels = _mean_grey_after(source.thumbnail_array, jitter)
+        assert abs(from_colours - from_pixels) <= 1, jitter
+        off_by_one += from_colours != from_pixels
+        if names[0] == "contrast":
+            assert from_colours == from_pixels
+    assert off_by_one <= 20  # rounding: the two means lie within 0.4 of each other
+    assert len(source.thumbnail_colours.counts) < source.thumbnail_array.shape[0] * source.thumbnail_array.shape[1] / 5
+
+
 @pytest.mark.parametrize("spec", [AugSpec(crop_size=224), PRESETS["hotdog_test"], PRESETS["color_aug"]])
 def test_replay_holds_on_a_12_megapixel_photo(photo_12mp, spec):
     """The fast path resamples from a reduced copy; it must still replay the pipeline."""

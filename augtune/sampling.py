@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -95,23 +96,34 @@ def sample_grid(
         return _steps_grid(image, spec.steps, n, seed, max_side, partner, tuple(source_size or image.size))
     source = _source_for(image)
     source_size = tuple(source_size or image.size)
-    plans = sample_plans(source_size, spec, n, seed)
-    outlines = [_outline(plan.geometry) for plan in plans]
-    if source_size != image.size:
-        for plan in plans:
+    outlines, rendering = [], []
+
+    def render(plan: _Plan) -> None:  # as soon as it is drawn: the tile threads start while the rest are drawn
+        outlines.append(_outline(plan.geometry))
+        if source_size != image.size:
             plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
-    tiles = list(_pool.map(lambda plan: _render(source, plan, max_side), plans))
+        rendering.append(_pool.submit(_render, source, plan, max_side))
+
+    sample_plans(source_size, spec, n, seed, then=render)
+    tiles = [tile.result() for tile in rendering]
     if spec.steps is not None:  # the lesson's kind of ops, each once: the fast path, told as the steps' values
         tiles = [Tile(tile.image, {"steps": _as_steps_params(spec.steps, tile.params), "crop_box": tile.params.get("crop_box"),
                                    "outline": outline}) for tile, outline in zip(tiles, outlines)]
     return tiles
 
 
-def sample_plans(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) -> list[_Plan]:
+def sample_plans(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int,
+                 then: Callable[[_Plan], None] | None = None) -> list[_Plan]:
+    """The plans of `n` samples, each handed to `then` as soon as it is drawn."""
     pipeline = build_pipeline(spec)
+    plans = []
     with rng_lock, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return [_draw(pipeline.transforms, image_size) for _ in range(n)]
+        for _ in range(n):
+            plans.append(_draw(pipeline.transforms, image_size))
+            if then is not None:
+                then(plans[-1])
+    return plans
 
 
 def sample_params(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int) -> list[dict[str, Any]]:

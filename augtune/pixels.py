@@ -164,6 +164,12 @@ class _Source:
             x0, y0 = x0 - left, y0 - top
         else:
             pixels = self.array(index)
+        if sx == sy == 1 and float(x0).is_integer() and float(y0).is_integer():  # pixels as they are: cut, not warped
+            left, top = int(x0), int(y0)
+            cut = pixels[top:top + size[1], left:left + size[0]]
+            if cut.shape[:2] == (size[1], size[0]):
+                flip = {(True, False): 1, (False, True): 0, (True, True): -1}.get((geometry.mirror_x, geometry.mirror_y))
+                return cut.copy() if flip is None else cv2.flip(cut, flip)
         # Output pixel centres mapped to input pixel centres (PIL's convention in OpenCV's coordinates);
         # a flip is the same map run backwards along its axis, so it costs no copy of its own.
         column = [sx, 0.0, x0 + 0.5 * sx - 0.5]

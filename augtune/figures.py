@@ -57,25 +57,19 @@ def draw_crop_boxes(
     if max_side and max(image.size) > max_side:
         scale *= max_side / max(image.size)
     draw = ImageDraw.Draw(canvas)
-    side = max(canvas.size)
-    line = max(2, round(side / 250))
-    font = ImageFont.load_default(size=max(11, round(side / 36)))
-    pad = max(2, line)
+    line, font_size, pad = mark_sizes(canvas.size)
+    font = ImageFont.load_default(size=font_size)
     for number, params in enumerate((getattr(tile, "params", tile) for tile in tiles), start=1):
-        box, outline = params.get("crop_box"), params.get("outline")
-        colour = box_colour(number)
-        if outline is not None:
-            # A pipeline of steps: the output's corners, wherever rotations and perspectives put them; the
-            # number sits at the output's top-left corner.
-            points = [(x * scale, y * scale) for x, y in outline]
-            draw.polygon(points, outline=colour, width=line)
-            x0, y0 = points[0]
-        elif box is not None:
-            x0, y0, x1, y1 = (value * scale for value in box)
-            x1, y1 = max(x0, x1 - 1), max(y0, y1 - 1)  # the box covers pixels x0..x1-1, like the crop
-            draw.rectangle((x0, y0, x1, y1), outline=colour, width=line)
-        else:
+        points = mark_points(params, scale)
+        if points is None:
             continue
+        colour = box_colour(number)
+        if params.get("outline") is not None:  # the number sits at the output's top-left corner
+            draw.polygon(points, outline=colour, width=line)
+        else:
+            (x0, y0), (x1, y1) = points[0], points[2]
+            draw.rectangle((x0, y0, max(x0, x1 - 1), max(y0, y1 - 1)), outline=colour, width=line)  # pixels x0..x1-1
+        x0, y0 = points[0]
         label = str(number)
         left, top, right, bottom = draw.textbbox((0, 0), label, font=font)
         # A rotated output's corner may lie off the photo: the number stays on it.
@@ -84,6 +78,27 @@ def draw_crop_boxes(
         draw.rectangle((x0, y0, x0 + right - left + 2 * pad, y0 + bottom - top + 2 * pad), fill=colour)
         draw.text((x0 + pad - left, y0 + pad - top), label, fill=(255, 255, 255), font=font)
     return canvas
+
+
+def mark_points(params: dict[str, Any], scale: float) -> list[tuple[float, float]] | None:
+    """A tile's mark on the original, in the picture's pixels (`scale`: picture pixels per photo pixel): the corners
+    of its output (`params["outline"]`, a pipeline of steps, wherever rotations put them) or of its crop box
+    (`params["crop_box"]`), top left first; None for a tile with neither (no crop)."""
+    box, outline = params.get("crop_box"), params.get("outline")
+    if outline is not None:
+        return [(x * scale, y * scale) for x, y in outline]
+    if box is not None:
+        x0, y0, x1, y1 = (value * scale for value in box)
+        return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    return None
+
+
+def mark_sizes(size: tuple[int, int]) -> tuple[int, int, int]:
+    """(line width, font size, label padding) of the marks on a picture of `size`, in its pixels: as readable on
+    a thumbnail as on a photo shown full screen."""
+    side = max(size)
+    line = max(2, round(side / 250))
+    return line, max(11, round(side / 36)), max(2, line)
 
 
 def shrunk_copy(image: Image.Image, max_side: int | None) -> Image.Image:

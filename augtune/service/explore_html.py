@@ -15,7 +15,7 @@ from typing import Any
 from PIL import Image
 
 from augtune import sample_grid, spec_to_code
-from augtune.figures import box_colour, shrunk_copy
+from augtune.figures import box_colour, mark_points, mark_sizes, shrunk_copy
 from augtune.spec import AugSpec
 
 from .explore_text import tile_caption
@@ -104,18 +104,11 @@ def marks_svg(params_list: list[dict[str, Any]], size: tuple[int, int], scale: f
     """Each tile's crop box (`params["crop_box"]`) or outline (`params["outline"]`, a pipeline of steps), numbered
     from 1 in its tile's colour, as SVG over a picture of `size` pixels; `scale`: picture pixels per photo pixel.
     It stretches with the picture, full screen too (both fit the same box the same way)."""
-    side = max(size)
-    line, font = max(2, round(side / 250)), max(11, round(side / 36))
-    pad = max(2, line)
+    line, font, pad = mark_sizes(size)
     marks = []
     for number, params in enumerate(params_list, 1):
-        box, outline = params.get("crop_box"), params.get("outline")
-        if outline is not None:  # the output's corners, wherever rotations put them; the number at the first
-            points = [(x * scale, y * scale) for x, y in outline]
-        elif box is not None:
-            x0, y0, x1, y1 = (value * scale for value in box)
-            points = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        else:
+        points = mark_points(params, scale)
+        if points is None:
             continue
         red, green, blue = box_colour(number)
         colour = f"rgb({red},{green},{blue})"

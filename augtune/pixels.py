@@ -19,10 +19,17 @@ from PIL import Image, ImageStat
 from torchvision.transforms.v2 import functional as F
 
 _THUMB_SIDE = 256  # the pyramid's smallest level
-# Where the mean grey for contrast comes from, after the jitter steps before it. At 64 px a brightening step
-# clipped averaged pixels, not the photo's own: the grey, and a low-contrast tile with it, was off by up to
-# 5 levels (astronaut, brightness x1.9 then contrast x0.03); at 256 px, within 2 (tests/test_sampling.py).
+# The side of the thumbnail whole-picture statistics come from: the mean grey, which its box filter keeps...
 _GREY_SIDE = 256
+# ...but not after a jitter step: a brightening step clips each pixel, and averaged ones clip less. At 64 px the
+# grey contrast blends towards, and a low-contrast tile with it, was off by up to 5 levels (astronaut, brightness
+# x1.9 then contrast x0.03). So the steps before contrast run on this many of the picture's own pixels (`colours`).
+_COLOUR_SAMPLES = 250_000
+# A work image, jittered and then averaged down to its tile, takes at most this many of the photo's pixels (a side)
+# into each of its own: fewer, and a detailed 12-MP photo replayed 2.5 grey levels from v2 with a jitter that did
+# nothing (sampling the pyramid at down to half a pixel a step aliases), 3.6 with the lesson's (a mosaic of the
+# bundled photos at their own size, 16 draws); at 4, within 1.5. A 1600-px photo's grid took 12 % more CPU.
+SUPERSAMPLE_AVERAGED = 4.0
 # Images up to this size keep their full level as an array too (16 MB at most): most of their crops
 # are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.
 _WHOLE_ARRAY_PIXELS = 2048 * 2048
@@ -112,12 +119,20 @@ class _Source:
         return pixels
 
     @property
-    def thumbnail_colours(self) -> _Colours:
-        """The thumbnail's pixels summed up as colours (`_Colours`): every tile jitters them to find the
-        grey contrast blends towards, and they are a tenth as many."""
+    def colours(self) -> _Colours:
+        """The picture's colours (`_Colours`), for the grey contrast blends towards: every tile jitters them.
+        From up to _COLOUR_SAMPLES of its own pixels, evenly spread (a nearest-neighbour shrink), not averaged ones:
+        a brightening step clips each pixel, and averaged ones clip less. From the 256-px thumbnail of a detailed
+        12-MP picture, one tile's grey was so far off that it replayed 2.95 grey levels from v2 (brightness x2.14,
+        then contrast x2.06)."""
         colours = self._colours
         if colours is None:
-            colours = self._colours = _Colours.of(self.thumbnail_array)
+            image = self.image()
+            shrink = math.sqrt(image.width * image.height / _COLOUR_SAMPLES)
+            if shrink > 1:
+                image = image.resize((max(1, round(image.width / shrink)), max(1, round(image.height / shrink))),
+                                     Image.Resampling.NEAREST)
+            colours = self._colours = _Colours.of(_rgbx(image), grey=_mean_grey_array(self.thumbnail_array))
         return colours
 
     @property
@@ -241,14 +256,15 @@ class _Colours:
         self.grey = grey  # the pixels' own, where no step comes before contrast
 
     @classmethod
-    def of(cls, pixels: np.ndarray) -> _Colours:
+    def of(cls, pixels: np.ndarray, grey: int | None = None) -> _Colours:
+        """`pixels`' colours; `grey`: their mean grey where known better (default: theirs)."""
         rgb = pixels.reshape(-1, pixels.shape[2])[:, :3]
         cell = (rgb[:, 0].astype(np.int32) >> 3 << 10) | (rgb[:, 1].astype(np.int32) >> 3 << 5) | (rgb[:, 2] >> 3)
         counts = np.bincount(cell, minlength=1 << 15)
         used = np.flatnonzero(counts)
         means = [np.bincount(cell, weights=rgb[:, channel], minlength=1 << 15)[used] / counts[used] for channel in range(3)]
         colours = np.clip(np.rint(np.stack(means, axis=1)), 0, 255).astype(np.uint8).reshape(-1, 1, 3)
-        return cls(colours, counts[used].astype(np.float64), _mean_grey_array(pixels))
+        return cls(colours, counts[used].astype(np.float64), _mean_grey_array(pixels) if grey is None else grey)
 
 
 def _rgbx(image: Image.Image) -> np.ndarray:

@@ -29,7 +29,7 @@ from .ops.registry import OPS
 from .ops.steps import (_flat, build_steps, draw_sample, rng_lock, sample_steps, sample_values, steps_params,
                          steps_values)
 from .pipeline import build_pipeline
-from .pixels import (_Geometry, _image, _jitter, _jitter_array, _mean_grey_after, _Source, _source_for,
+from .pixels import (SUPERSAMPLE_AVERAGED, _Geometry, _image, _jitter, _jitter_array, _mean_grey_after, _Source, _source_for,
                      cached_bytes)  # noqa: F401 - cached_bytes: for the service (memory accounting)
 from .spec import AugSpec
 
@@ -284,7 +284,7 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     amplified = max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation"))
     factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, _SUPERSAMPLE + (amplified - 1.25)))
     work = _supersampled_size(plan.geometry, size, factor)
-    grey = _mean_grey_after(source.thumbnail_colours, plan.jitter) if "contrast" in plan.params else None
+    grey = _mean_grey_after(source.colours, plan.jitter) if "contrast" in plan.params else None
     pixels = _jitter_array(source.sample(plan.geometry, work), plan.jitter, grey)
     tile = _image(pixels)
     if work != size:
@@ -300,8 +300,9 @@ _SUPERSAMPLE_MAX_PIXELS = 1_500_000
 
 def _supersampled_size(geometry: _Geometry, size: tuple[int, int], factor: float) -> tuple[int, int]:
     box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
-    width = max(1, min(round(box_w), max(round(factor * size[0]), _SUPERSAMPLE_MIN_SIDE)))
-    height = max(1, min(round(box_h), max(round(factor * size[1]), _SUPERSAMPLE_MIN_SIDE)))
+    averaged = SUPERSAMPLE_AVERAGED * _SUPERSAMPLE / factor  # fewer photo pixels a work pixel as the jitter amplifies
+    width = max(1, min(round(box_w), max(round(factor * size[0]), round(box_w / averaged), _SUPERSAMPLE_MIN_SIDE)))
+    height = max(1, min(round(box_h), max(round(factor * size[1]), round(box_h / averaged), _SUPERSAMPLE_MIN_SIDE)))
     if width * height > _SUPERSAMPLE_MAX_PIXELS:
         shrink = math.sqrt(_SUPERSAMPLE_MAX_PIXELS / (width * height))
         width, height = max(size[0], round(width * shrink)), max(size[1], round(height * shrink))

@@ -20,6 +20,7 @@ from augtune import AugSpec, sample_grid
 from augtune.figures import draw_crop_boxes
 from augtune.ops import OPS, sample_steps
 from tests.test_ops import EXAMPLES
+from tests.test_sampling import detailed_12mp  # noqa: F401 - a fixture
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
@@ -87,6 +88,12 @@ ON_THE_WARP = sorted(name for name, op in OPS.items() if op.family in ("geometry
 @pytest.mark.parametrize("name", ON_THE_WARP)
 def test_every_op_on_a_12_megapixel_picture(name, big):
     _assert_close_to_exact(big, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 2, 1)
+
+
+@pytest.mark.parametrize("name", ["RandomAffine", "RandomChannelPermutation", "RandomPhotometricDistort"])
+def test_ops_on_a_detailed_12_megapixel_picture(name, detailed_12mp):
+    """2.4 to 2.7 grey levels off v2 when a work pixel took ten times more of the picture's into it (it aliased)."""
+    _assert_close_to_exact(detailed_12mp, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 3, 1)
 
 
 FIVE_OPS = [{"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},

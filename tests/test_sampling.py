@@ -21,6 +21,17 @@ def cat() -> Image.Image:
 
 
 @pytest.fixture(scope="module")
+def detailed_12mp() -> Image.Image:
+    """A 4032 x 3024 picture with detail at every scale: the bundled photos at their own size, side by side. A tile
+    squeezes thousands of their pixels into each of its own."""
+    photos = [load_image(ROOT / "assets" / name) for name in ("astronaut.png", "cat.png", "coffee.png", "rocket.jpg")]
+    mosaic = Image.new("RGB", (4032, 3024))
+    for index, (y, x) in enumerate((y, x) for y in range(0, 3024, 300) for x in range(0, 4032, 450)):
+        mosaic.paste(photos[index % 4].crop((0, 0, 450, 300)), (x, y))
+    return mosaic
+
+
+@pytest.fixture(scope="module")
 def photo_12mp(cat) -> Image.Image:
     """A 4032 x 3024 picture (a phone photo's size) with real detail, to exercise the fast path."""
     rocket = load_image(ROOT / "assets" / "rocket.jpg").resize((2016, 3024), Image.Resampling.BICUBIC)
@@ -137,28 +148,23 @@ def test_replay_holds_for_strong_jitter_before_the_crop(image_name, seed, n):
         assert mean_abs_diff(tile.image, output) <= 2.0
 
 
-@pytest.mark.parametrize("image_name", ["astronaut.png", "cat.png", "coffee.png", "rocket.jpg"])
-def test_contrasts_grey_from_the_thumbnails_colours_is_its_pixels_grey(image_name):
-    """Every tile finds the grey contrast blends towards by jittering the thumbnail's colours, weighted by their
-    pixels, instead of its pixels: the same grey within one level, the same with no step before contrast."""
-    from augtune.pixels import _mean_grey_after, _source_for
+@pytest.mark.parametrize("image_name", ["astronaut.png", "cat.png", "coffee.png", "rocket.jpg", "mosaic"])
+def test_contrasts_grey_from_the_pictures_colours_is_its_pixels_grey(image_name, detailed_12mp):
+    """Every tile finds the grey contrast blends towards by jittering the picture's colours (from its own pixels,
+    weighted by how many have each) instead of its pixels: the grey v2 computes, within one level."""
+    from augtune.pixels import _mean_grey_after, _source_for, _rgbx
 
-    source = _source_for(load_image(ROOT / "assets" / image_name))
+    image = detailed_12mp if image_name == "mosaic" else load_image(ROOT / "assets" / image_name)
+    source = _source_for(image)
+    pixels = _rgbx(image)
     generator = torch.Generator().manual_seed(0)
-    off_by_one = 0
-    for _ in range(200):
+    for _ in range(60 if image_name == "mosaic" else 200):
         names = ["brightness", "saturation", "hue", "contrast"]
         names = [names[i] for i in torch.randperm(4, generator=generator)]
         factors = torch.rand(4, generator=generator).tolist()
         jitter = [(name, factor - 0.5 if name == "hue" else 2.5 * factor) for name, factor in zip(names, factors)]
-        from_colours = _mean_grey_after(source.thumbnail_colours, jitter)
-        from_pixels = _mean_grey_after(source.thumbnail_array, jitter)
-        assert abs(from_colours - from_pixels) <= 1, jitter
-        off_by_one += from_colours != from_pixels
-        if names[0] == "contrast":
-            assert from_colours == from_pixels
-    assert off_by_one <= 20  # rounding: the two means lie within 0.4 of each other
-    assert len(source.thumbnail_colours.counts) < source.thumbnail_array.shape[0] * source.thumbnail_array.shape[1] / 5
+        assert abs(_mean_grey_after(source.colours, jitter) - _mean_grey_after(pixels, jitter)) <= 1, jitter
+    assert len(source.colours.counts) < min(pixels.shape[0] * pixels.shape[1], 250_000) / 5
 
 
 @pytest.mark.parametrize("spec", [AugSpec(crop_size=224), PRESETS["hotdog_test"], PRESETS["color_aug"]])
@@ -169,6 +175,17 @@ def test_replay_holds_on_a_12_megapixel_photo(photo_12mp, spec):
     for tile, output, record in zip(tiles, outputs, records):
         assert_same_draws(tile.params, record, spec)
         assert max(tile.image.size) <= 1024
+        assert mean_abs_diff(tile.image, output) <= 2.0
+
+
+@pytest.mark.parametrize("spec", [AugSpec(), AugSpec(brightness=0.001, contrast=0, saturation=0, hue=0)])
+def test_replay_holds_on_a_detailed_12_megapixel_picture(detailed_12mp, spec):
+    """Thousands of detailed pixels squeezed into each of a tile's: the default jitter was 3.6 grey levels off v2, and
+    a jitter that does nothing 2.5 (the work image aliased), when it took ten times more of them into each of its own."""
+    tiles = sample_grid(detailed_12mp, spec, 6, 0)
+    outputs, records = replay(detailed_12mp, spec, 6, 0)
+    for tile, output, record in zip(tiles, outputs, records):
+        assert_same_draws(tile.params, record, spec)
         assert mean_abs_diff(tile.image, output) <= 2.0
 
 

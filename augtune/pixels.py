@@ -249,7 +249,8 @@ class _Colours:
     """A picture's pixels as colours and how many pixels have each: one per cell of a 32-level grid of the RGB
     cube, the mean colour of its pixels. The jitter is per pixel, so the mean grey of the jittered colours,
     weighted, is the picture's within rounding (a cell is 8 levels a side: clipping moves its mean by less
-    than that, and in few cells). A photo's 256-px thumbnail (50 000 pixels) has 2 000 to 9 000."""
+    than that, and in few cells). The bundled photos, and 250 000 pixels of a 12-MP one, have 1 000 to 5 000,
+    made once per picture in 2-11 ms."""
 
     def __init__(self, colours: np.ndarray, counts: np.ndarray, grey: int) -> None:
         self.colours, self.counts, self.total = colours, counts, float(counts.sum())

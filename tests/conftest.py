@@ -138,3 +138,18 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def detailed_12mp():
+    """A 4032 x 3024 picture with detail at every scale: the bundled photos at their own size, side by side. A tile
+    squeezes thousands of their pixels into each of its own."""
+    from PIL import Image
+
+    from augtune import load_image
+
+    photos = [load_image(ROOT / "assets" / name) for name in ("astronaut.png", "cat.png", "coffee.png", "rocket.jpg")]
+    mosaic = Image.new("RGB", (4032, 3024))
+    for index, (y, x) in enumerate((y, x) for y in range(0, 3024, 300) for x in range(0, 4032, 450)):
+        mosaic.paste(photos[index % 4].crop((0, 0, 450, 300)), (x, y))
+    return mosaic

@@ -20,7 +20,6 @@ from augtune import AugSpec, sample_grid
 from augtune.figures import draw_crop_boxes
 from augtune.ops import OPS, sample_steps
 from tests.test_ops import EXAMPLES
-from tests.test_sampling import detailed_12mp  # noqa: F401 - a fixture
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 

@@ -21,17 +21,6 @@ def cat() -> Image.Image:
 
 
 @pytest.fixture(scope="module")
-def detailed_12mp() -> Image.Image:
-    """A 4032 x 3024 picture with detail at every scale: the bundled photos at their own size, side by side. A tile
-    squeezes thousands of their pixels into each of its own."""
-    photos = [load_image(ROOT / "assets" / name) for name in ("astronaut.png", "cat.png", "coffee.png", "rocket.jpg")]
-    mosaic = Image.new("RGB", (4032, 3024))
-    for index, (y, x) in enumerate((y, x) for y in range(0, 3024, 300) for x in range(0, 4032, 450)):
-        mosaic.paste(photos[index % 4].crop((0, 0, 450, 300)), (x, y))
-    return mosaic
-
-
-@pytest.fixture(scope="module")
 def photo_12mp(cat) -> Image.Image:
     """A 4032 x 3024 picture (a phone photo's size) with real detail, to exercise the fast path."""
     rocket = load_image(ROOT / "assets" / "rocket.jpg").resize((2016, 3024), Image.Resampling.BICUBIC)

@@ -27,8 +27,10 @@ _GREY_SIDE = 256
 _COLOUR_SAMPLES = 250_000
 # A work image, jittered and then averaged down to its tile, takes at most this many of the photo's pixels (a side)
 # into each of its own: fewer, and a detailed 12-MP photo replayed 2.5 grey levels from v2 with a jitter that did
-# nothing (sampling the pyramid at down to half a pixel a step aliases), 3.6 with the lesson's (a mosaic of the
-# bundled photos at their own size, 16 draws); at 4, within 1.5. A 1600-px photo's grid took 15-20 % more CPU.
+# nothing, 3.6 with the lesson's (a mosaic of the bundled photos at their own size, 16 draws); at 4, within 1.5.
+# Blur, not aliasing: the pyramid's averaging before the tile's own antialiased resize smooths more than v2's one
+# resize (the work image area-averaged from its level, with less aliasing and more blur, was 4.3 levels off).
+# A 1600-px photo's grid took 15-20 % more CPU.
 SUPERSAMPLE_AVERAGED = 4.0
 # Images up to this size keep their full level as an array too (16 MB at most): most of their crops
 # are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.

@@ -91,7 +91,7 @@ def test_every_op_on_a_12_megapixel_picture(name, big):
 
 @pytest.mark.parametrize("name", ["RandomAffine", "RandomChannelPermutation", "RandomPhotometricDistort"])
 def test_ops_on_a_detailed_12_megapixel_picture(name, detailed_12mp):
-    """2.4 to 2.7 grey levels off v2 when a work pixel took ten times more of the picture's into it (it aliased)."""
+    """2.4 to 2.7 grey levels off v2 when a work pixel took ten times more of the picture's into it (too much blur)."""
     _assert_close_to_exact(detailed_12mp, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 3, 1)
 
 

@@ -170,7 +170,7 @@ def test_replay_holds_on_a_12_megapixel_photo(photo_12mp, spec):
 @pytest.mark.parametrize("spec", [AugSpec(), AugSpec(brightness=0.001, contrast=0, saturation=0, hue=0)])
 def test_replay_holds_on_a_detailed_12_megapixel_picture(detailed_12mp, spec):
     """Thousands of detailed pixels squeezed into each of a tile's: the default jitter was 3.6 grey levels off v2, and
-    a jitter that does nothing 2.5 (the work image aliased), when it took ten times more of them into each of its own."""
+    a jitter that does nothing 2.5 (too much blur), when the work image took ten times more of them into each of its own."""
     tiles = sample_grid(detailed_12mp, spec, 6, 0)
     outputs, records = replay(detailed_12mp, spec, 6, 0)
     for tile, output, record in zip(tiles, outputs, records):

@@ -235,16 +235,13 @@ def _mean_grey(image: Image.Image) -> int:
     return int(ImageStat.Stat(image.convert("L")).mean[0] + 0.5)
 
 
-def _mean_grey_after(pixels: np.ndarray | _Colours, jitter: list[tuple[str, float]]) -> int:
-    """Mean grey of the whole image as the contrast step saw it: after the jitter steps before it. `pixels`: a
-    thumbnail of the image, or its colours (`_Colours`)."""
-    steps = list(itertools.takewhile(lambda step: step[0] != "contrast", jitter))
-    if isinstance(pixels, _Colours):
-        if not steps:
-            return pixels.grey
-        grey = _grey(_jitter_array(pixels.colours, steps))
-        return int(float(np.dot(grey[:, 0], pixels.counts)) / pixels.total + 0.5)
-    return _mean_grey_array(_jitter_array(pixels, steps))
+def _mean_grey_after(thumbnail: np.ndarray, jitter: list[tuple[str, float]]) -> int:
+    """Mean grey of the whole image as the contrast step saw it: after the jitter steps before it."""
+    return _mean_grey_array(_jitter_array(thumbnail, _before_contrast(jitter)))
+
+
+def _before_contrast(jitter: list[tuple[str, float]]) -> list[tuple[str, float]]:
+    return list(itertools.takewhile(lambda step: step[0] != "contrast", jitter))
 
 
 class _Colours:
@@ -256,18 +253,26 @@ class _Colours:
 
     def __init__(self, colours: np.ndarray, counts: np.ndarray, grey: int) -> None:
         self.colours, self.counts, self.total = colours, counts, float(counts.sum())
-        self.grey = grey  # the pixels' own, where no step comes before contrast
+        self.grey = grey  # the picture's own, where no step comes before contrast
 
     @classmethod
-    def of(cls, pixels: np.ndarray, grey: int | None = None) -> _Colours:
-        """`pixels`' colours; `grey`: their mean grey where known better (default: theirs)."""
+    def of(cls, pixels: np.ndarray, grey: int) -> _Colours:
+        """`pixels`' colours; `grey`: the picture's mean grey."""
         rgb = pixels.reshape(-1, pixels.shape[2])[:, :3]
         cell = (rgb[:, 0].astype(np.int32) >> 3 << 10) | (rgb[:, 1].astype(np.int32) >> 3 << 5) | (rgb[:, 2] >> 3)
         counts = np.bincount(cell, minlength=1 << 15)
         used = np.flatnonzero(counts)
         means = [np.bincount(cell, weights=rgb[:, channel], minlength=1 << 15)[used] / counts[used] for channel in range(3)]
         colours = np.clip(np.rint(np.stack(means, axis=1)), 0, 255).astype(np.uint8).reshape(-1, 1, 3)
-        return cls(colours, counts[used].astype(np.float64), _mean_grey_array(pixels) if grey is None else grey)
+        return cls(colours, counts[used].astype(np.float64), grey)
+
+    def grey_after(self, jitter: list[tuple[str, float]]) -> int:
+        """`_mean_grey_after`, from the colours: the mean grey of the whole picture after the steps before contrast."""
+        steps = _before_contrast(jitter)
+        if not steps:
+            return self.grey
+        grey = _grey(_jitter_array(self.colours, steps))
+        return int(float(np.dot(grey[:, 0], self.counts)) / self.total + 0.5)
 
 
 def _rgbx(image: Image.Image) -> np.ndarray:

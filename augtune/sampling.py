@@ -29,7 +29,7 @@ from .ops.registry import OPS
 from .ops.steps import (_flat, build_steps, draw_sample, rng_lock, sample_steps, sample_values, steps_params,
                          steps_values)
 from .pipeline import build_pipeline
-from .pixels import (SUPERSAMPLE_AVERAGED, _Geometry, _image, _jitter, _jitter_array, _mean_grey_after, _Source, _source_for,
+from .pixels import (SUPERSAMPLE_AVERAGED, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
                      cached_bytes)  # noqa: F401 - cached_bytes: for the service (memory accounting)
 from .spec import AugSpec
 
@@ -284,7 +284,7 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     amplified = max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation"))
     factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, _SUPERSAMPLE + (amplified - 1.25)))
     work = _supersampled_size(plan.geometry, size, factor)
-    grey = _mean_grey_after(source.colours, plan.jitter) if "contrast" in plan.params else None
+    grey = source.colours.grey_after(plan.jitter) if "contrast" in plan.params else None
     pixels = _jitter_array(source.sample(plan.geometry, work), plan.jitter, grey)
     tile = _image(pixels)
     if work != size:

@@ -27,7 +27,7 @@ from .ops.colour import JITTER
 from .ops.registry import OPS
 from .ops.steps import RANDOM_APPLY, Sample, _render_one
 from .ops.steps import _picture as as_picture
-from .pixels import SUPERSAMPLE_AVERAGED, _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source
+from .pixels import SUPERSAMPLE_AVERAGED, _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source, resized
 from .warp import IDENTITY, Move, apply, corners, move, scales
 
 _LEVELS = np.arange(256)
@@ -261,8 +261,7 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
     if margin:
         pixels = pixels[margin:-margin, margin:-margin]
     if work != size:
-        picture = _image(np.ascontiguousarray(pixels)).resize(size, Image.Resampling.BILINEAR)
-        return np.asarray(picture.convert("RGB"))
+        return np.ascontiguousarray(resized(pixels, size)[..., :3])
     return pixels
 
 

@@ -30,7 +30,7 @@ from .ops.steps import (_flat, build_steps, draw_sample, rng_lock, sample_steps,
                          steps_values)
 from .pipeline import build_pipeline
 from .pixels import (SUPERSAMPLE_AVERAGED, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
-                     cached_bytes)  # noqa: F401 - cached_bytes: for the service (memory accounting)
+                     cached_bytes, resized)  # noqa: F401 - cached_bytes: for the service (memory accounting)
 from .spec import AugSpec
 
 MAX_TILE_SIDE = 1024  # larger outputs (no crop on a big photo) are shown downscaled to this
@@ -286,9 +286,9 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     work = _supersampled_size(plan.geometry, size, factor)
     grey = source.colours.grey_after(plan.jitter) if "contrast" in plan.params else None
     pixels = _jitter_array(source.sample(plan.geometry, work), plan.jitter, grey)
-    tile = _image(pixels)
     if work != size:
-        tile = tile.resize(size, Image.Resampling.BILINEAR)
+        pixels = resized(pixels, size)
+    tile = _image(pixels)
     return Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plan.params)
 
 

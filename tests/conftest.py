@@ -142,6 +142,10 @@ def page(browser):
 
 @pytest.fixture(scope="session")
 def detailed_12mp():
+    return detailed_mosaic()
+
+
+def detailed_mosaic():
     """A 4032 x 3024 picture with detail at every scale: the bundled photos at their own size, side by side. A tile
     squeezes thousands of their pixels into each of its own."""
     from PIL import Image

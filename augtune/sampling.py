@@ -270,19 +270,16 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
         return Tile(image=_jitter(source.resample(plan.geometry, size), plan.jitter), params=plan.params)
     # The pipeline jittered every pixel of the full image and then averaged them down into the tile.
     # Jitter is not linear (clipping, hue sectors), so jittering after averaging would differ by several
-    # grey levels on textured photos; jittering at 1.5 times the tile's resolution or more keeps within
-    # two (2.5 times came no closer on the bundled photos; OpenCV's linear downscale instead of Pillow's
-    # antialiased one saved a third of the CPU but reached 2.04 levels on the astronaut).
-    # In OpenCV on arrays, with Pillow's antialiased resize at the end (OpenCV's INTER_AREA moved the
-    # worst replayed tile from 1.9 to 2.9 grey levels). 16 tiles of 224 px from a 1600-px photo: 163 ms
-    # of CPU in Pillow, ~113 ms so, and the tile threads no longer wait for each other's GIL.
+    # grey levels on textured photos (3.45 at the tile's own resolution, bench/replay.py); the work image has
+    # 1.25 times the tile's resolution or more (worst tile 1.55, mean 0.58 over the bundled photos; 1.5 times:
+    # 1.28 and 0.36, for a fifth more CPU). In OpenCV on arrays, then averaged down by Pillow's antialiased
+    # filter (OpenCV's INTER_AREA moved the worst replayed tile from 1.9 to 2.9 grey levels, its linear
+    # downscale reached 2.04 on the astronaut).
     # A factor above 1 clips: the more it amplifies, the more pixels the jitter must see before the averaging.
-    # 4 photos x 48 draws of factors up to 2.5: up to 3.1 grey levels from v2 at 1.5 times; at most 1.8 so
-    # (2 times at a factor of 1.75, 2.5 times from 2.25; twice as steep came no closer, and cost 10 % more CPU).
     # Capped at 2.5 times, a 611 x 313 crop of the rocket squeezed to 224 x 224 after contrast x2.59 was 2.17 off;
-    # at 3 times, 1.98 (576 draws of factors up to 3: worst tile 1.98, mean 0.54). Only factors above 2.25 pay.
+    # at 3 times, 1.98. Strong jitter (factors up to 3) over the bundled photos: worst tile 1.69, mean 0.29.
     amplified = max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation"))
-    factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, _SUPERSAMPLE + (amplified - 1.25)))
+    factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, amplified))
     work = _supersampled_size(plan.geometry, size, factor)
     grey = source.colours.grey_after(plan.jitter) if "contrast" in plan.params else None
     pixels = _jitter_array(source.sample(plan.geometry, work), plan.jitter, grey)
@@ -292,7 +289,7 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     return Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plan.params)
 
 
-_SUPERSAMPLE = 1.5  # at least this many work pixels per tile pixel (side) (for mild jitter 2.5 came no closer to v2)...
+_SUPERSAMPLE = 1.25  # at least this many work pixels per tile pixel (side)...
 _SUPERSAMPLE_AMPLIFIED = 3.0  # ...up to this many where the jitter amplifies (see _render)
 _SUPERSAMPLE_MIN_SIDE = 192  # ...and at least this many, for small tiles cut from big boxes
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000

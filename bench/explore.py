@@ -1,7 +1,7 @@
 """How long a 16-tile grid of the lesson's combined pipeline (output 224) takes, four ways, on two images.
 
     pip install -r bench/requirements.txt   # albumentations, for the baseline only
-    python bench/explore.py [--repeats 7] [--baselines] [--api]
+    python bench/explore.py [--repeats 15] [--baselines] [--api]
 
 Prints medians (wall and CPU) and the ratio to albumentations, measured in the same run, then a summary of
 issue 12's targets (augtune <= albumentations for the combined pipeline, <= 1.5x for the five-op one):
@@ -118,20 +118,25 @@ def five_op_ways(image: Image.Image) -> dict[str, callable]:
     return result
 
 
-def median_ms(fn, repeats: int, slow_repeats: int) -> tuple[float, float]:
-    """Median wall-clock and CPU milliseconds (CPU time of all threads: fair on a busy machine)."""
-    fn()  # warm-up: first-call costs (imports, the pyramid) are reported separately
-    start = time.perf_counter()
-    fn()
-    once = time.perf_counter() - start
-    runs = repeats if once < 1.0 else slow_repeats
-    wall, cpu = [], []
-    for _ in range(runs):
-        start, start_cpu = time.perf_counter(), time.process_time()
+def medians_ms(ways: dict[str, callable], repeats: int, slow_repeats: int) -> dict[str, tuple[float, float]]:
+    """Median wall-clock and CPU milliseconds of each way (CPU time of all threads: fair on a busy machine).
+    The ways take turns, one call each a round, so that a machine that speeds up or slows down during the
+    run (this one drifts by a third) moves all of them alike and leaves their ratio alone."""
+    runs = {}
+    for label, fn in ways.items():
+        fn()  # warm-up: first-call costs (imports, the pyramid) are reported separately
+        start = time.perf_counter()
         fn()
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-    return statistics.median(wall) * 1000, statistics.median(cpu) * 1000
+        runs[label] = repeats if time.perf_counter() - start < 1.0 else slow_repeats
+    wall, cpu = {label: [] for label in ways}, {label: [] for label in ways}
+    for round_ in range(max(runs.values())):
+        for label, fn in ways.items():
+            if round_ < runs[label]:
+                start, start_cpu = time.perf_counter(), time.process_time()
+                fn()
+                wall[label].append(time.perf_counter() - start)
+                cpu[label].append(time.process_time() - start_cpu)
+    return {label: (statistics.median(wall[label]) * 1000, statistics.median(cpu[label]) * 1000) for label in ways}
 
 
 def first_call_ms(image: Image.Image) -> float:
@@ -178,7 +183,7 @@ def api_latency(repeats: int) -> list[tuple[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--slow-repeats", type=int, default=3, help="repeats for ways slower than 1 s a grid")
     parser.add_argument("--baselines", action="store_true",
                         help="also time the lesson's v1 and plain v2 (minutes on 12 MP; not needed for the targets)")
@@ -193,7 +198,7 @@ def main() -> None:
         for name, image in test_images().items():
             chosen = {label: fn for label, fn in make(image).items()
                       if args.baselines or label in ("augtune.sample_grid", "albumentations")}
-            results = {label: median_ms(fn, args.repeats, args.slow_repeats) for label, fn in chosen.items()}
+            results = medians_ms(chosen, args.repeats, args.slow_repeats)
             base = results.get("albumentations")
             print(f"  image {name}")
             print(f"    {'way':28s} {'wall ms':>9s} {'CPU ms':>9s} {'vs albumentations':>18s}")
@@ -212,7 +217,7 @@ def main() -> None:
         met = "yes" if ours / albu <= target else "NO"
         print(f"{title:28s} {name:>10s} {ours:11.1f} {albu:9.1f} {ours / albu:6.2f}x {target:6.1f}x  {met}")
     if args.api:
-        for label, ms in api_latency(args.repeats * 3):
+        for label, ms in api_latency(args.repeats):
             print(f"{label:40s} median {ms:7.1f} ms")
 
 

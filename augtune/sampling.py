@@ -26,7 +26,7 @@ from torchvision.transforms.v2 import functional as F
 
 from . import fast
 from .ops.registry import OPS
-from .ops.steps import (_flat, build_steps, draw_sample, rng_lock, sample_steps, sample_values, steps_params,
+from .ops.steps import (_flat, build_steps, draw_sample, sample_steps, seeded, sample_values, steps_params,
                          steps_values)
 from .pipeline import build_pipeline
 from .pixels import (SUPERSAMPLE_AVERAGED, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
@@ -117,8 +117,7 @@ def sample_plans(image_size: tuple[int, int], spec: AugSpec, n: int, seed: int,
     """The plans of `n` samples, each handed to `then` as soon as it is drawn."""
     pipeline = build_pipeline(spec)
     plans = []
-    with rng_lock, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         for _ in range(n):
             plans.append(_draw(pipeline.transforms, image_size))
             if then is not None:
@@ -176,8 +175,7 @@ def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, par
         return [Tile(image=fast.fitted(picture, max_side), params={"steps": steps_params(sample), "outline": None})
                 for picture, sample in sample_steps(image, steps, n, seed, partner)]
     transforms = list(build_steps(steps).transforms)
-    with rng_lock, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         samples = [draw_sample(steps, transforms, image.size) for _ in range(n)]
     source = _source_for(image)
     scale = (source_size[0] / image.width, source_size[1] / image.height)

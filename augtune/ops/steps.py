@@ -8,6 +8,7 @@ follows v2's `Compose.forward`: each step draws for the size its input has, in o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +30,17 @@ MAX_STEPS = 32
 
 # Torch's global RNG is process-wide: two requests seeding it at once would interleave their draws.
 rng_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def seeded(seed: int):
+    """Torch's global RNG as after `torch.manual_seed(seed)` (v2's transforms draw from it) for the block only,
+    one block at a time. Only the CPU generator is seeded: torch.manual_seed also queues a seed for every GPU
+    backend, formatting the stack each time (0.13 ms; more in the server's deep stacks), and would move a GPU's
+    generator, which fork_rng(devices=[]) does not put back."""
+    with rng_lock, torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        yield
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="augtune-steps")
 
 
@@ -181,8 +193,7 @@ def sample_steps(image: Image.Image, steps: tuple[Step, ...], n: int, seed: int,
                  partner: Image.Image | None = None) -> list[tuple[Image.Image, Sample]]:
     """`n` samples of build_steps(steps) on `image`, as after torch.manual_seed(seed): (picture, what was drawn)."""
     transforms = list(build_steps(steps).transforms)
-    with rng_lock, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         if any(OPS[step.op].draws_in_kernel for step in _flat(steps) if step.op in OPS):
             # Some kernel draws as it runs: each step is rendered as soon as it is drawn, as in v2.
             tiles = []
@@ -205,8 +216,7 @@ def _flat(steps: tuple[Step, ...]):
 def sample_values(steps: tuple[Step, ...], size: tuple[int, int], n: int, seed: int) -> list[Sample]:
     """Only the params of `n` samples (no pixels): for the histograms."""
     transforms = list(build_steps(steps).transforms)
-    with rng_lock, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         return [draw_sample(steps, transforms, size) for _ in range(n)]
 
 

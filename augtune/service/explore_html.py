@@ -9,7 +9,6 @@ import io
 import threading
 import urllib.parse
 import weakref
-from collections import OrderedDict
 from typing import Any
 
 from PIL import Image
@@ -66,11 +65,12 @@ def mixed_grid(image: Image.Image, spec: AugSpec, **options: Any) -> list:
     return tiles
 
 
-# The original's picture, shrunk and encoded, by picture: from grid to grid only the marks change, and the
-# browser draws them (`marks_svg`). Drawing them into the pixels and encoding the 720-px picture again took a
-# tenth of a grid worker's CPU per grid in bench/load.py (py-spy, session 11).
-_PICTURES_KEPT = 32
-_pictures: OrderedDict[int, tuple[weakref.ref, tuple[str, tuple[int, int]]]] = OrderedDict()
+# The original's picture, shrunk and encoded, for as long as the picture lives: from grid to grid only the marks
+# change, and the browser draws them (`marks_svg`). Drawing them into the pixels and encoding the 720-px picture
+# again took a tenth of a grid worker's CPU per grid in bench/load.py (py-spy, session 11); so did shrinking it
+# again when a class's 50 photos took turns in a cache of the last 32 (session 13). Keyed by id(): PIL images are
+# unhashable; the entry leaves with its picture, whose own cache (service.pictures) bounds how many there are.
+_pictures: dict[int, tuple[str, tuple[int, int]]] = {}
 _pictures_lock = threading.Lock()
 
 
@@ -87,16 +87,14 @@ def boxed_original_html(image: Image.Image, tiles: list, photo_size: tuple[int, 
 def _original_picture(image: Image.Image) -> tuple[str, tuple[int, int]]:
     key = id(image)
     with _pictures_lock:
-        entry = _pictures.get(key)
-        if entry is not None and entry[0]() is image:  # not a new picture at a reused id
-            _pictures.move_to_end(key)
-            return entry[1]
-    picture = shrunk_copy(image, ORIGINAL_MAX_SIDE)
-    shown = (jpeg_data_url(picture), picture.size)
-    with _pictures_lock:
-        _pictures[key] = (weakref.ref(image), shown)
-        while len(_pictures) > _PICTURES_KEPT:
-            _pictures.popitem(last=False)
+        shown = _pictures.get(key)
+    if shown is None:
+        picture = shrunk_copy(image, ORIGINAL_MAX_SIDE)
+        shown = (jpeg_data_url(picture), picture.size)
+        with _pictures_lock:
+            if key not in _pictures:
+                _pictures[key] = shown
+                weakref.finalize(image, _pictures.pop, key, None)
     return shown
 
 

@@ -64,6 +64,30 @@ def test_a_picture_goes_to_a_worker_once(workers, monkeypatch):
     assert sum(digest in worker.pictures for worker in workers._idle) == 1
 
 
+def test_pictures_asked_for_at_once_each_stay_with_one_worker(workers, monkeypatch):
+    """Two students at once, each with a photo: without waiting for the worker that holds a photo, the one
+    that happened to be idle got it too, and both workers kept sending, shrinking and encoding every photo."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(grid_workers, "HOLDER_WAIT_S", 60.0)  # a slow machine's grid must not end the wait
+    sent = []
+    real_payload = grid_workers._payload
+    monkeypatch.setattr(grid_workers, "_payload", lambda image: sent.append(image) or real_payload(image))
+    students = [_picture(seed, size=(640, 480)) for seed in (5, 6)]
+
+    def student(index: int) -> None:
+        picture, digest = students[index % 2]
+        workers.render(picture, digest, AugSpec(samples=8, seed=index), "en")
+
+    student(0), student(1)  # each photo's first grid, one after the other: each goes to one worker
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(student, range(2, 26)))
+    with workers._changed:
+        holding = [sum(digest in worker.pictures for worker in workers._idle) for _, digest in students]
+    assert holding == [1, 1]
+    assert len(sent) == 2
+
+
 def test_a_worker_that_dropped_a_picture_is_sent_it_again():
     pool = GridWorkers(1, explore_html.render_grid, picture_bytes=1)  # room for one picture at a time
     try:

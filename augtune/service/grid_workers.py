@@ -41,6 +41,7 @@ from .pictures import IMAGE_CACHE_IDLE_S, Pictures, image_bytes
 DEFAULT_COUNT = min(4, os.cpu_count() or 1)
 PROCESS_NAME = "augtune-grids"
 START_TIMEOUT_S = 120.0  # importing torch on a busy 2-core machine takes seconds, not minutes
+HOLDER_WAIT_S = 0.5  # a few grids: less than sending a photo to another worker and building its caches there
 ANSWER_TIMEOUT_S = 60.0  # a grid takes ~0.1 s; a worker silent this long is stuck and is replaced
 RESTART_WINDOW_S = 60.0
 _KNOWN_PICTURES = 1_000  # how many digests the server remembers per worker (the worker says when it lacks one)
@@ -91,7 +92,7 @@ class GridWorkers:
         self.count, self._draw, self._picture_bytes = count, draw_here, picture_bytes
         self._context = multiprocessing.get_context("spawn")
         self._idle: list[_Worker] = []
-        self._busy = 0
+        self._busy: list[_Worker] = []
         self._changed = threading.Condition()
         self._closed = False
         self._deaths: list[float] = []
@@ -102,15 +103,15 @@ class GridWorkers:
     def ready(self) -> int:
         """Workers up (idle or drawing)."""
         with self._changed:
-            return len(self._idle) + self._busy
+            return len(self._idle) + len(self._busy)
 
     def wait_until_ready(self, timeout: float = START_TIMEOUT_S) -> bool:
         deadline = time.monotonic() + timeout
         with self._changed:
-            while len(self._idle) + self._busy < self.count and not self._closed:
+            while len(self._idle) + len(self._busy) < self.count and not self._closed:
                 if not self._changed.wait(max(0.0, deadline - time.monotonic())):
                     break
-            return len(self._idle) + self._busy >= self.count
+            return len(self._idle) + len(self._busy) >= self.count
 
     def render(self, image: Image.Image, digest: str, spec: AugSpec, locale: str) -> dict[str, Any]:
         worker = self._take(digest)
@@ -139,31 +140,37 @@ class GridWorkers:
             worker.stop()
 
     def _take(self, digest: str) -> _Worker | None:
+        """An idle worker that holds the picture; else, when a busy one holds it, that one once it is free (up to
+        HOLDER_WAIT_S); else any idle one. Each picture stays with one worker: a worker can keep ~28 photos of
+        1600 px, and a class's 50 went to whichever worker was idle, so both kept sending, shrinking and
+        encoding them again (bench/load.py: a third of the workers' CPU)."""
+        deadline = time.monotonic() + HOLDER_WAIT_S
         with self._changed:
             while True:
                 if self._closed or not (self._idle or self._busy):
                     return None
-                if self._idle:
-                    holders = [worker for worker in self._idle if digest in worker.pictures]
+                holders = [worker for worker in self._idle if digest in worker.pictures]
+                waiting = time.monotonic() < deadline and any(digest in worker.pictures for worker in self._busy)
+                if holders or (self._idle and not waiting):
                     worker = holders[0] if holders else self._idle[0]
                     self._idle.remove(worker)
-                    self._busy += 1
+                    self._busy.append(worker)
                     return worker
-                self._changed.wait()
+                self._changed.wait(max(0.0, deadline - time.monotonic()) if waiting else None)
 
     def _give_back(self, worker: _Worker) -> None:
         with self._changed:
-            self._busy -= 1
+            self._busy.remove(worker)
             if self._closed:
                 worker.stop()
             else:
                 self._idle.append(worker)
-            self._changed.notify()
+            self._changed.notify_all()  # those waiting for this worker's pictures, and one waiting for any
 
     def _lose(self, worker: _Worker) -> None:
         now = time.monotonic()
         with self._changed:
-            self._busy -= 1
+            self._busy.remove(worker)
             self._deaths = [*self._deaths[-9:], now]
             delay = restart_delay(self._deaths, now)
             self._changed.notify_all()
@@ -194,7 +201,7 @@ class GridWorkers:
                 return
             self._idle.append(worker)
             self._changed.notify_all()
-            up = len(self._idle) + self._busy
+            up = len(self._idle) + len(self._busy)
         if up == self.count:
             print(f"augtune: {up} grid workers drawing", flush=True)  # bench/load.py waits for this line
 

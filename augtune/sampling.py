@@ -276,6 +276,10 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     # A factor above 1 clips: the more it amplifies, the more pixels the jitter must see before the averaging.
     # Capped at 2.5 times, a 611 x 313 crop of the rocket squeezed to 224 x 224 after contrast x2.59 was 2.17 off;
     # at 3 times, 1.98. Strong jitter (factors up to 3) over the bundled photos: worst tile 1.69, mean 0.29.
+    # A small tile squeezes more of the photo into each pixel, and the work image's own resampling (pyramid,
+    # warp, then the tile's filter, where v2 filters once) shows more: with work images of 192 px a side or
+    # more, 128-px tiles of a jitter that does nothing came 1.62 levels off, the lesson's 2.03, and 96-px tiles
+    # of strong jitter 3.69; from 256 px, 1.36 and 1.95 (bench/replay.py).
     amplified = max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation"))
     factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, amplified))
     work = _supersampled_size(plan.geometry, size, factor)
@@ -289,7 +293,7 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
 
 _SUPERSAMPLE = 1.25  # at least this many work pixels per tile pixel (side)...
 _SUPERSAMPLE_AMPLIFIED = 3.0  # ...up to this many where the jitter amplifies (see _render)
-_SUPERSAMPLE_MIN_SIDE = 192  # ...and at least this many, for small tiles cut from big boxes
+_SUPERSAMPLE_MIN_SIDE = 256  # ...and at least this many, for small tiles cut from big boxes (see _render)
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000
 
 

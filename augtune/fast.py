@@ -27,13 +27,12 @@ from .ops.colour import JITTER
 from .ops.registry import OPS
 from .ops.steps import RANDOM_APPLY, Sample, _render_one
 from .ops.steps import _picture as as_picture
-from .pixels import SUPERSAMPLE_AVERAGED, _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source, resized
+from .pixels import SUPERSAMPLE_AVERAGED, SUPERSAMPLE_MIN_SIDE, _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array, _mean_grey_after, _rgbx, _Source, resized
 from .warp import IDENTITY, Move, apply, corners, move, scales
 
 _LEVELS = np.arange(256)
 _SUPERSAMPLE = 1.5  # work pixels per tile pixel (side) when the pipeline shrinks the picture (2.5: no closer to v2)...
 _SUPERSAMPLE_STEPS = 2.5
-_SUPERSAMPLE_MIN_SIDE = 192  # ...and at least this many on the short side
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000
 _CV_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 
@@ -234,7 +233,7 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
     if supersample and high > 1.0 + 1e-6 and (state.shrunk or size != state.size):
         # Posterize and solarize tables jump: averaged down they need more pixels than the jitter's smooth ones.
         least = _SUPERSAMPLE_STEPS if any(step.kind == "lut" for step in state.pending) else _SUPERSAMPLE
-        factor = min(high, max(least, high / SUPERSAMPLE_AVERAGED, _SUPERSAMPLE_MIN_SIDE / min(size)))
+        factor = min(high, max(least, high / SUPERSAMPLE_AVERAGED, SUPERSAMPLE_MIN_SIDE / min(size)))
         work = (max(1, round(size[0] * factor)), max(1, round(size[1] * factor)))
         if work[0] * work[1] > _SUPERSAMPLE_MAX_PIXELS:
             shrink = math.sqrt(_SUPERSAMPLE_MAX_PIXELS / (work[0] * work[1]))

@@ -32,6 +32,11 @@ _COLOUR_SAMPLES = 250_000
 # resize (the work image area-averaged from its level, with less aliasing and more blur, was 4.3 levels off).
 # A 1600-px photo's grid took 15-20 % more CPU.
 SUPERSAMPLE_AVERAGED = 4.0
+# A work image is at least this many pixels a side: a small tile squeezes more of the photo into each pixel, and
+# the work image's own resampling (pyramid, warp, then the tile's filter, where v2 filters once) shows more. At
+# 192, 128-px tiles of the lesson's jitter came 2.03 grey levels off v2, of rotation, jitter and crop as steps
+# 2.04, and 96-px tiles of strong jitter 3.69; at 256, 1.36, 1.07 and 1.95 (bench/replay.py, session 13).
+SUPERSAMPLE_MIN_SIDE = 256
 # Images up to this size keep their full level as an array too (16 MB at most): most of their crops
 # are cut from it, and copying the rectangle out of Pillow for each was a tenth of a tile's time.
 _WHOLE_ARRAY_PIXELS = 2048 * 2048

@@ -29,7 +29,7 @@ from .ops.registry import OPS
 from .ops.steps import (_flat, build_steps, draw_sample, sample_steps, seeded, sample_values, steps_params,
                          steps_values)
 from .pipeline import build_pipeline
-from .pixels import (SUPERSAMPLE_AVERAGED, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
+from .pixels import (SUPERSAMPLE_AVERAGED, SUPERSAMPLE_MIN_SIDE, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
                      cached_bytes, resized)  # noqa: F401 - cached_bytes: for the service (memory accounting)
 from .spec import AugSpec
 
@@ -276,10 +276,6 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
     # A factor above 1 clips: the more it amplifies, the more pixels the jitter must see before the averaging.
     # Capped at 2.5 times, a 611 x 313 crop of the rocket squeezed to 224 x 224 after contrast x2.59 was 2.17 off;
     # at 3 times, 1.98. Strong jitter (factors up to 3) over the bundled photos: worst tile 1.69, mean 0.29.
-    # A small tile squeezes more of the photo into each pixel, and the work image's own resampling (pyramid,
-    # warp, then the tile's filter, where v2 filters once) shows more: with work images of 192 px a side or
-    # more, 128-px tiles of a jitter that does nothing came 1.62 levels off, the lesson's 2.03, and 96-px tiles
-    # of strong jitter 3.69; from 256 px, 1.36 and 1.95 (bench/replay.py).
     amplified = max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation"))
     factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, amplified))
     work = _supersampled_size(plan.geometry, size, factor)
@@ -293,15 +289,14 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
 
 _SUPERSAMPLE = 1.25  # at least this many work pixels per tile pixel (side)...
 _SUPERSAMPLE_AMPLIFIED = 3.0  # ...up to this many where the jitter amplifies (see _render)
-_SUPERSAMPLE_MIN_SIDE = 256  # ...and at least this many, for small tiles cut from big boxes (see _render)
 _SUPERSAMPLE_MAX_PIXELS = 1_500_000
 
 
 def _supersampled_size(geometry: _Geometry, size: tuple[int, int], factor: float) -> tuple[int, int]:
     box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
     averaged = SUPERSAMPLE_AVERAGED * _SUPERSAMPLE / factor  # fewer photo pixels a work pixel as the jitter amplifies
-    width = max(1, min(round(box_w), max(round(factor * size[0]), round(box_w / averaged), _SUPERSAMPLE_MIN_SIDE)))
-    height = max(1, min(round(box_h), max(round(factor * size[1]), round(box_h / averaged), _SUPERSAMPLE_MIN_SIDE)))
+    width = max(1, min(round(box_w), max(round(factor * size[0]), round(box_w / averaged), SUPERSAMPLE_MIN_SIDE)))
+    height = max(1, min(round(box_h), max(round(factor * size[1]), round(box_h / averaged), SUPERSAMPLE_MIN_SIDE)))
     if width * height > _SUPERSAMPLE_MAX_PIXELS:
         shrink = math.sqrt(_SUPERSAMPLE_MAX_PIXELS / (width * height))
         width, height = max(size[0], round(width * shrink)), max(size[1], round(height * shrink))

@@ -120,6 +120,16 @@ def test_a_nearest_neighbour_transform_then_a_crop_replays_on_a_detailed_photo(o
     _assert_close_to_exact(astronaut, steps, 8, 2)
 
 
+def test_small_tiles_of_a_warp_replay_on_a_detailed_photo():
+    """A 128-px tile squeezes more of the photo into each pixel: with work images of 192 px a side this draw
+    was 2.04 grey levels off v2 (pixels.SUPERSAMPLE_MIN_SIDE)."""
+    astronaut = Image.open(ASSETS / "astronaut.png").convert("RGB")
+    steps = [{"op": "RandomRotation", "degrees": 15, "interpolation": "bilinear"},
+             {"op": "ColorJitter", "brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "hue": 0.5},
+             {"op": "RandomResizedCrop", "size": 128}]
+    _assert_close_to_exact(astronaut, steps, 8, 1)
+
+
 def test_outline_of_a_quarter_turn_is_the_photo_turned(photos):
     """PIL turns counter-clockwise: the output's top-left corner is the photo's top-right one."""
     cat = photos[0]

@@ -298,7 +298,8 @@ def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """An RGB(X) array at `size` (width, height) by Pillow's antialiased bilinear filter, in torch's uint8 kernel
     (ported from Pillow-SIMD: within one grey level of Pillow's resize). 336 x 336 -> 224 x 224 took Pillow
     1.0 ms, torch 0.2 ms: in a grid of the lesson's pipeline Pillow's resize was 40 % of the CPU."""
-    batch = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1).unsqueeze(0)  # channels last, as stored
+    # Channels last, as stored; torch warns about (and may not read) an array it could not write.
+    batch = torch.from_numpy(np.require(pixels, requirements=("C", "W"))).permute(2, 0, 1).unsqueeze(0)
     out = np.empty((size[1], size[0], pixels.shape[2]), np.uint8)
     # interpolate() itself returns channels first, and turning that back into an array took as long again.
     torch.ops.aten._upsample_bilinear2d_aa.out(batch, [size[1], size[0]], False, None, None,

@@ -344,8 +344,8 @@ def _jitter(tile: Image.Image, jitter: list[tuple[str, float]]) -> Image.Image:
     """The colour jitter in the drawn order, pixel for pixel as torchvision's PIL kernels compute it.
 
     Brightness and contrast are Pillow blends towards a constant, i.e. one lookup table each (exact);
-    saturation is torchvision's own kernel; hue goes through OpenCV's HSV, ten times faster than
-    torchvision's PIL/numpy round trip and within a third of a grey level of it on average.
+    saturation is torchvision's own kernel; hue goes through OpenCV's float HSV (`_shift_hue_array`), ten
+    times faster than torchvision's PIL/numpy round trip and within a hundredth of a grey level of it on average.
     """
     for name, factor in jitter:
         if name == "brightness":

@@ -41,6 +41,8 @@ def seeded(seed: int):
     with rng_lock, torch.random.fork_rng(devices=[]):
         torch.random.default_generator.manual_seed(seed)
         yield
+
+
 _pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="augtune-steps")
 
 

@@ -32,6 +32,9 @@ _COLOUR_SAMPLES = 250_000
 # resize (the work image area-averaged from its level, with less aliasing and more blur, was 4.3 levels off).
 # A 1600-px photo's grid took 15-20 % more CPU.
 SUPERSAMPLE_AVERAGED = 4.0
+# Colour steps that amplify differences (a jitter factor above this, a posterize's steps) clip or jump on each of
+# the photo's pixels, and an average of pixels clips less: see `photo_pixels_averaged`.
+_AMPLIFIES_FROM = 1.25
 # A work image is at least this many pixels a side: a small tile squeezes more of the photo into each pixel, and
 # the work image's own resampling (pyramid, warp, then the tile's filter, where v2 filters once) shows more. At
 # 192, 128-px tiles of the lesson's jitter came 2.03 grey levels off v2, of rotation, jitter and crop as steps
@@ -139,7 +142,9 @@ class _Source:
             if shrink > 1:
                 image = image.resize((max(1, round(image.width / shrink)), max(1, round(image.height / shrink))),
                                      Image.Resampling.NEAREST)
-            colours = self._colours = _Colours.of(_rgbx(image), grey=_mean_grey_array(self.thumbnail_array))
+            # The picture's own grey exactly as v2 takes it (12 MP: 25 ms, once): from the thumbnail it was a level
+            # off on a detailed 12-MP picture, which contrast x0.09 then saturation and brightness x4.4 made 1.93.
+            colours = self._colours = _Colours.of(_rgbx(image), grey=_mean_grey(self.image()))
         return colours
 
     @property
@@ -305,6 +310,21 @@ def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     torch.ops.aten._upsample_bilinear2d_aa.out(batch, [size[1], size[0]], False, None, None,
                                                out=torch.from_numpy(out).permute(2, 0, 1).unsqueeze(0))
     return out
+
+
+def photo_pixels_averaged(amplification: float) -> float:
+    """How many of the photo's pixels (a side) a work image may average into each of its own before colour steps
+    that amplify differences `amplification` times (a jitter's largest factor, a table's steepest rise): at most
+    SUPERSAMPLE_AVERAGED, and fewer as the square of the amplification, down to the photo's own pixels from
+    2.5 times. A detailed 12-MP picture under strong jitter (factors up to 3) replayed 3.02 grey levels off v2
+    with fewer as the amplification (and at most 1.5 MP a work image), 1.02 with this (32 tiles, bench/replay.py)."""
+    return max(1.0, SUPERSAMPLE_AVERAGED * min(1.0, (_AMPLIFIES_FROM / amplification) ** 2))
+
+
+def steepest_rise(table: np.ndarray) -> float:
+    """A lookup table's largest change over 8 levels, per level: 8 for a posterize to 2 bits (jumps of 64)."""
+    levels = table.astype(np.int32)
+    return float(np.abs(levels[8:] - levels[:-8]).max()) / 8
 
 
 def _grey(pixels: np.ndarray) -> np.ndarray:

@@ -29,8 +29,8 @@ from .ops.registry import OPS
 from .ops.steps import (_flat, build_steps, draw_sample, sample_steps, seeded, sample_values, steps_params,
                          steps_values)
 from .pipeline import build_pipeline
-from .pixels import (SUPERSAMPLE_AVERAGED, SUPERSAMPLE_MIN_SIDE, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
-                     cached_bytes, resized)  # noqa: F401 - cached_bytes: for the service (memory accounting)
+from .pixels import (SUPERSAMPLE_MIN_SIDE, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
+                     cached_bytes, photo_pixels_averaged, resized)  # noqa: F401 - cached_bytes: for the service (memory accounting)
 from .spec import AugSpec
 
 MAX_TILE_SIDE = 1024  # larger outputs (no crop on a big photo) are shown downscaled to this
@@ -289,17 +289,13 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
 
 _SUPERSAMPLE = 1.25  # at least this many work pixels per tile pixel (side)...
 _SUPERSAMPLE_AMPLIFIED = 3.0  # ...up to this many where the jitter amplifies (see _render)
-_SUPERSAMPLE_MAX_PIXELS = 1_500_000
 
 
 def _supersampled_size(geometry: _Geometry, size: tuple[int, int], factor: float) -> tuple[int, int]:
     box_w, box_h = geometry.x1 - geometry.x0, geometry.y1 - geometry.y0
-    averaged = SUPERSAMPLE_AVERAGED * _SUPERSAMPLE / factor  # fewer photo pixels a work pixel as the jitter amplifies
+    averaged = photo_pixels_averaged(factor)
     width = max(1, min(round(box_w), max(round(factor * size[0]), round(box_w / averaged), SUPERSAMPLE_MIN_SIDE)))
     height = max(1, min(round(box_h), max(round(factor * size[1]), round(box_h / averaged), SUPERSAMPLE_MIN_SIDE)))
-    if width * height > _SUPERSAMPLE_MAX_PIXELS:
-        shrink = math.sqrt(_SUPERSAMPLE_MAX_PIXELS / (width * height))
-        width, height = max(size[0], round(width * shrink)), max(size[1], round(height * shrink))
     return width, height
 
 

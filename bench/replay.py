@@ -3,7 +3,8 @@
     python bench/replay.py [--draws 48] [--big-draws 16]
 
 For each picture and spec, `augtune.sample_grid` against `build_pipeline(spec)` run on the picture under
-`torch.manual_seed(seed)` (tests/test_sampling.replay), as the mean absolute difference per tile in grey levels
+`torch.manual_seed(seed)` (tests/test_sampling.replay; for pipelines of steps, v2's kernels step by step as
+augtune.ops.sample_steps runs them, tests/test_fast), as the mean absolute difference per tile in grey levels
 (0-255, over all channels). Prints the worst and the mean tile of each group; issue 12's bound is 2 for every tile.
 The tests check a few of these draws each; this sweeps more of them than the suite can afford.
 
@@ -24,9 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from augtune import AugSpec, load_image, sample_grid  # noqa: E402
+from augtune.fast import fitted  # noqa: E402
+from augtune.ops import sample_steps  # noqa: E402
+from augtune.sampling import MAX_TILE_SIDE  # noqa: E402
 from tests.conftest import detailed_mosaic  # noqa: E402
 from tests.test_sampling import mean_abs_diff, replay  # noqa: E402
 
+_STRONG = {"op": "ColorJitter", "brightness": 1.5, "contrast": 2.0, "saturation": 2.0, "hue": 0.5}
+_ROTATION = {"op": "RandomRotation", "degrees": 15, "interpolation": "bilinear"}
+_CROP = {"op": "RandomResizedCrop", "size": 224}
 SPECS = {
     "lesson's combined": AugSpec(),
     "strong jitter": AugSpec(brightness=1.5, contrast=2.0, saturation=2.0, hue=0.5),
@@ -36,16 +43,25 @@ SPECS = {
     "lesson's, 96-px tiles": AugSpec(crop_size=96),
     "lesson's, 128-px tiles": AugSpec(crop_size=128),
     "strong, 96-px tiles": AugSpec(crop_size=96, brightness=1.5, contrast=2.0, saturation=2.0, hue=0.5),
+    # Pipelines of steps the lesson's fast path does not take: the warp path (augtune.fast), against v2's kernels.
+    "rotation, strong, crop": [_ROTATION, _STRONG, _CROP],
+    "strong, rotation, crop": [_STRONG, _ROTATION, _CROP],
+    "posterize 2 bits, crop": [{"op": "RandomPosterize", "bits": 2, "p": 1.0}, _CROP],
 }
 PHOTOS = ("astronaut.png", "cat.png", "coffee.png", "rocket.jpg")
 BATCH = 8  # draws per seed
 
 
-def sweep(image, spec: AugSpec, draws: int) -> list[float]:
+def sweep(image, spec: AugSpec | list[dict], draws: int) -> list[float]:
     diffs = []
     for seed in range(max(1, draws // BATCH)):
-        tiles = sample_grid(image, spec, BATCH, seed)
-        outputs, _ = replay(image, spec, BATCH, seed)
+        if isinstance(spec, list):
+            steps = AugSpec.from_dict({"steps": spec, "samples": BATCH, "seed": seed})
+            tiles = sample_grid(image, steps)
+            outputs = [fitted(picture, MAX_TILE_SIDE) for picture, _ in sample_steps(image, steps.steps, BATCH, seed)]
+        else:
+            tiles = sample_grid(image, spec, BATCH, seed)
+            outputs, _ = replay(image, spec, BATCH, seed)
         diffs += [mean_abs_diff(tile.image, output) for tile, output in zip(tiles, outputs)]
     return diffs
 

@@ -95,6 +95,22 @@ def test_ops_on_a_detailed_12_megapixel_picture(name, detailed_12mp):
     _assert_close_to_exact(detailed_12mp, [{"op": name, **EXAMPLES[name]}, {"op": "RandomResizedCrop", "size": 224}], 3, 1)
 
 
+STRONG_JITTER = {"op": "ColorJitter", "brightness": 1.5, "contrast": 2.0, "saturation": 2.0, "hue": 0.5}
+ROTATION = {"op": "RandomRotation", "degrees": 15, "interpolation": "bilinear"}
+CROP = {"op": "RandomResizedCrop", "size": 224}
+
+
+@pytest.mark.parametrize("steps, seed", [([ROTATION, STRONG_JITTER, CROP], 0), ([STRONG_JITTER, ROTATION, CROP], 1),
+                                         ([{"op": "RandomPosterize", "bits": 2, "p": 1.0}, CROP], 0)],
+                         ids=["rotation-jitter-crop", "jitter-rotation-crop", "posterize-crop"])
+def test_amplifying_colour_steps_on_a_detailed_12_megapixel_picture(steps, seed, detailed_12mp):
+    """A factor of 3 clips each of the photo's pixels, and a posterize to 2 bits jumps by 64 levels, where an
+    average of them would not: these draws were 3.25, 2.07 and 2.21 grey levels off v2 while a work pixel
+    averaged 4 of the photo's a side whatever the steps (pixels.photo_pixels_averaged). The second was also a
+    level off in contrast's grey, taken from a thumbnail, which saturation and brightness then amplified."""
+    _assert_close_to_exact(detailed_12mp, steps, 4, seed)
+
+
 FIVE_OPS = [{"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},
             {"op": "RandomPerspective", "distortion_scale": 0.5, "p": 0.5},
             {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},

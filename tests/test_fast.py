@@ -111,6 +111,13 @@ def test_amplifying_colour_steps_on_a_detailed_12_megapixel_picture(steps, seed,
     _assert_close_to_exact(detailed_12mp, steps, 4, seed)
 
 
+def test_a_jumping_table_before_a_crop_that_enlarges_one_side_runs_at_the_pictures_own_pixels(photos):
+    """v2 posterizes the picture's own pixels and the crop then interpolates between them. A work image finer
+    than those along one side interpolated first: a 194 x 253 box of the cat stretched to 224 x 224 after a
+    posterize to 2 bits was 4.72 grey levels off v2 (2.96 when only the side that enlarged was held back)."""
+    _assert_close_to_exact(photos[0], [{"op": "RandomPosterize", "bits": 2, "p": 1.0}, CROP], 8, 4)
+
+
 FIVE_OPS = [{"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},
             {"op": "RandomPerspective", "distortion_scale": 0.5, "p": 0.5},
             {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},

@@ -28,12 +28,11 @@ from .ops.registry import OPS
 from .ops.steps import RANDOM_APPLY, Sample, _render_one
 from .ops.steps import _picture as as_picture
 from .pixels import (SUPERSAMPLE_MIN_SIDE, _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array,
-                     _mean_grey_after, _rgbx, _Source, photo_pixels_averaged, resized, steepest_rise)
+                     _mean_grey_after, _rgbx, _Source, photo_pixels_averaged, resized, steepest_rise, supersampled)
 from .warp import IDENTITY, Move, apply, corners, move, scales
 
 _LEVELS = np.arange(256)
-_SUPERSAMPLE = 1.5  # work pixels per tile pixel (side) when the pipeline shrinks the picture (2.5: no closer to v2)...
-_SUPERSAMPLE_STEPS = 2.5
+_SUPERSAMPLE_STEPS = 2.5  # work pixels per tile pixel (side) under a posterize's or solarize's jumps
 _CV_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 
 
@@ -234,7 +233,9 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
     low, high = scales(matrix, size)
     work = size
     # Posterize and solarize tables jump: averaged down they need more pixels than the jitter's smooth ones.
-    least = _SUPERSAMPLE_STEPS if any(step.kind == "lut" for step in state.pending) else _SUPERSAMPLE
+    least = supersampled(_amplification(state))
+    if any(step.kind == "lut" for step in state.pending):
+        least = max(least, _SUPERSAMPLE_STEPS)
     if supersample and high > 1.0 + 1e-6 and (state.shrunk or size != state.size):
         averaged = photo_pixels_averaged(_amplification(state))
         factor = min(high, max(least, high / averaged, SUPERSAMPLE_MIN_SIDE / min(size)))

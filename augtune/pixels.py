@@ -321,6 +321,15 @@ def photo_pixels_averaged(amplification: float) -> float:
     return max(1.0, SUPERSAMPLE_AVERAGED * min(1.0, (_AMPLIFIES_FROM / amplification) ** 2))
 
 
+def supersampled(amplification: float) -> float:
+    """How many work pixels (a side) each tile pixel takes, where colour steps run before the picture is
+    averaged down: 1.25, and up to 3 as the steps amplify (`amplification` as in photo_pixels_averaged). Over
+    the bundled photos, 1.25 times replayed the lesson's jitter within 1.55 grey levels (1.5 times: 1.28, for a
+    fifth more CPU); strong jitter, capped at 2.5 times, 2.17 (a wide crop of the rocket squeezed square after
+    contrast x2.59), at 3 times 1.98."""
+    return min(3.0, max(1.25, amplification))
+
+
 def steepest_rise(table: np.ndarray) -> float:
     """A lookup table's largest change over 8 levels, per level: 8 for a posterize to 2 bits (jumps of 64)."""
     levels = table.astype(np.int32)

@@ -30,7 +30,7 @@ from .ops.steps import (_flat, build_steps, draw_sample, sample_steps, seeded, s
                          steps_values)
 from .pipeline import build_pipeline
 from .pixels import (SUPERSAMPLE_MIN_SIDE, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
-                     cached_bytes, photo_pixels_averaged, resized)  # noqa: F401 - cached_bytes: for the service (memory accounting)
+                     cached_bytes, photo_pixels_averaged, resized, supersampled)  # noqa: F401 - cached_bytes: for the service (memory accounting)
 from .spec import AugSpec
 
 MAX_TILE_SIDE = 1024  # larger outputs (no crop on a big photo) are shown downscaled to this
@@ -268,16 +268,11 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
         return Tile(image=_jitter(source.resample(plan.geometry, size), plan.jitter), params=plan.params)
     # The pipeline jittered every pixel of the full image and then averaged them down into the tile.
     # Jitter is not linear (clipping, hue sectors), so jittering after averaging would differ by several
-    # grey levels on textured photos (3.45 at the tile's own resolution, bench/replay.py); the work image has
-    # 1.25 times the tile's resolution or more (worst tile 1.55, mean 0.58 over the bundled photos; 1.5 times:
-    # 1.28 and 0.36, for a fifth more CPU). In OpenCV on arrays, then averaged down by Pillow's antialiased
-    # filter (OpenCV's INTER_AREA moved the worst replayed tile from 1.9 to 2.9 grey levels, its linear
-    # downscale reached 2.04 on the astronaut).
-    # A factor above 1 clips: the more it amplifies, the more pixels the jitter must see before the averaging.
-    # Capped at 2.5 times, a 611 x 313 crop of the rocket squeezed to 224 x 224 after contrast x2.59 was 2.17 off;
-    # at 3 times, 1.98. Strong jitter (factors up to 3) over the bundled photos: worst tile 1.69, mean 0.29.
-    amplified = max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation"))
-    factor = min(_SUPERSAMPLE_AMPLIFIED, max(_SUPERSAMPLE, amplified))
+    # grey levels on textured photos (3.45 at the tile's own resolution, bench/replay.py): the jitter runs on a
+    # work image of more pixels (pixels.supersampled), in OpenCV on arrays, then averaged down by Pillow's
+    # antialiased filter (OpenCV's INTER_AREA moved the worst replayed tile from 1.9 to 2.9 grey levels, its
+    # linear downscale reached 2.04 on the astronaut).
+    factor = supersampled(max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation")))
     work = _supersampled_size(plan.geometry, size, factor)
     grey = source.colours.grey_after(plan.jitter) if "contrast" in plan.params else None
     pixels = _jitter_array(source.sample(plan.geometry, work), plan.jitter, grey)
@@ -285,10 +280,6 @@ def _render(source: _Source, plan: _Plan, max_side: int) -> Tile:
         pixels = resized(pixels, size)
     tile = _image(pixels)
     return Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plan.params)
-
-
-_SUPERSAMPLE = 1.25  # at least this many work pixels per tile pixel (side)...
-_SUPERSAMPLE_AMPLIFIED = 3.0  # ...up to this many where the jitter amplifies (see _render)
 
 
 def _supersampled_size(geometry: _Geometry, size: tuple[int, int], factor: float) -> tuple[int, int]:

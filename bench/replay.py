@@ -47,6 +47,10 @@ SPECS = {
     "rotation, strong, crop": [_ROTATION, _STRONG, _CROP],
     "strong, rotation, crop": [_STRONG, _ROTATION, _CROP],
     "posterize 2 bits, crop": [{"op": "RandomPosterize", "bits": 2, "p": 1.0}, _CROP],
+    "five-op (bench/explore)": [{"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},
+                                {"op": "RandomPerspective", "distortion_scale": 0.5, "p": 0.5},
+                                {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
+                                {"op": "GaussianBlur", "kernel_size": 9, "sigma": [0.1, 2.0]}, _CROP],
 }
 PHOTOS = ("astronaut.png", "cat.png", "coffee.png", "rocket.jpg")
 BATCH = 8  # draws per seed

@@ -362,7 +362,10 @@ def _greys(state: _State) -> list[int | None]:
             # averaged ones clip less (a detailed 12-MP picture replayed 2.07 grey levels off v2).
             greys.append(state.source.colours.grey_after(step.value))
             continue
-        scale = min(1.0, _GREY_SIDE / max(step.size))
+        # A grey a level off moves every pixel by |1 - contrast|, and the steps after it amplify that: where
+        # it would show, the grey comes from the picture at its own size (the rocket, rotated, then contrast
+        # x0.19, brightness x2.31 and saturation x2.10: 2.13 grey levels off v2 from the thumbnail's grey).
+        scale = min(1.0, (_GREY_SIDE if _grey_sensitivity(step.value) < 1.0 else math.inf) / max(step.size))
         size = (max(1, round(step.size[0] * scale)), max(1, round(step.size[1] * scale)))
         thumb_state = _State(state.source, state.picture, step.size, step.matrix, step.fill, step.masks)
         thumb = _render_state(thumb_state, size, supersample=False)
@@ -371,6 +374,17 @@ def _greys(state: _State) -> list[int | None]:
                 thumb = _apply(thumb, before, grey, None, size)
         greys.append(_mean_grey_after(thumb, step.value))
     return greys
+
+
+def _grey_sensitivity(jitter: list[tuple[str, float]]) -> float:
+    """How many grey levels a level's error in contrast's grey moves the jitter's output by, at most."""
+    names = [name for name, _ in jitter]
+    after = names.index("contrast")
+    sensitivity = abs(1.0 - jitter[after][1])
+    for name, factor in jitter[after + 1:]:
+        if name != "hue":
+            sensitivity *= max(1.0, factor)
+    return sensitivity
 
 
 def _apply(pixels: np.ndarray, step: _Pixels, grey: int | None, matrix, size) -> np.ndarray:

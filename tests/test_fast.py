@@ -111,6 +111,13 @@ def test_amplifying_colour_steps_on_a_detailed_12_megapixel_picture(steps, seed,
     _assert_close_to_exact(detailed_12mp, steps, 4, seed)
 
 
+def test_contrasts_grey_after_a_rotation_is_the_pictures_own_where_the_jitter_amplifies_it():
+    """Contrast x0.19 after the rocket's rotation, then brightness x2.31 and saturation x2.10: the grey from a
+    256-px thumbnail was a level off, and the tile 2.13 grey levels off v2 (fast._grey_sensitivity)."""
+    rocket = Image.open(ASSETS / "rocket.jpg").convert("RGB")
+    _assert_close_to_exact(rocket, [ROTATION, STRONG_JITTER, CROP], 8, 3)
+
+
 def test_a_jumping_table_before_a_crop_that_enlarges_one_side_runs_at_the_pictures_own_pixels(photos):
     """v2 posterizes the picture's own pixels and the crop then interpolates between them. A work image finer
     than those along one side interpolated first: a 194 x 253 box of the cat stretched to 224 x 224 after a

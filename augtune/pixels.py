@@ -35,6 +35,7 @@ SUPERSAMPLE_AVERAGED = 4.0
 # Colour steps that amplify differences (a jitter factor above this, a posterize's steps) clip or jump on each of
 # the photo's pixels, and an average of pixels clips less: see `photo_pixels_averaged`.
 _AMPLIFIES_FROM = 1.25
+_LESSONS_MOST = 1.5  # the lesson's jitter draws factors up to this
 # A work image is at least this many pixels a side: a small tile squeezes more of the photo into each pixel, and
 # the work image's own resampling (pyramid, warp, then the tile's filter, where v2 filters once) shows more. At
 # 192, 128-px tiles of the lesson's jitter came 2.03 grey levels off v2, of rotation, jitter and crop as steps
@@ -314,11 +315,13 @@ def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def photo_pixels_averaged(amplification: float) -> float:
     """How many of the photo's pixels (a side) a work image may average into each of its own before colour steps
-    that amplify differences `amplification` times (a jitter's largest factor, a table's steepest rise): at most
-    SUPERSAMPLE_AVERAGED, and fewer as the square of the amplification, down to the photo's own pixels from
-    2.5 times. A detailed 12-MP picture under strong jitter (factors up to 3) replayed 3.02 grey levels off v2
-    with fewer as the amplification (and at most 1.5 MP a work image), 1.02 with this (32 tiles, bench/replay.py)."""
-    return max(1.0, SUPERSAMPLE_AVERAGED * min(1.0, (_AMPLIFIES_FROM / amplification) ** 2))
+    that amplify differences `amplification` times (a jitter's largest factor, a table's steepest rise):
+    SUPERSAMPLE_AVERAGED, fewer in proportion from 1.25 times up to the lesson's 1.5, and then as the cube, down
+    to the photo's own pixels from about 2.3 times. A detailed 12-MP picture under strong jitter (factors up to
+    3) replayed 3.02 grey levels off v2 with fewer only in proportion (and at most 1.5 MP a work image); with
+    this, within 1 (bench/replay.py). Below 1.5 the cube cost the app's 1600-px photos 2-4 % more CPU a grid."""
+    factor = max(amplification, _AMPLIFIES_FROM)
+    return max(1.0, SUPERSAMPLE_AVERAGED * _AMPLIFIES_FROM / factor * min(1.0, _LESSONS_MOST / factor) ** 2)
 
 
 def supersampled(amplification: float) -> float:

@@ -232,8 +232,8 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
         return np.asarray(state.source.resample(box, size, oversample=4))
     low, high = scales(matrix, size)
     work = size
-    # Posterize and solarize tables jump: averaged down they need more pixels than the jitter's smooth ones.
     least = supersampled(_amplification(state))
+    # Posterize and solarize tables jump: averaged down they need more pixels than the jitter's smooth ones.
     if any(step.kind == "lut" for step in state.pending):
         least = max(least, _SUPERSAMPLE_STEPS)
     if supersample and high > 1.0 + 1e-6 and (state.shrunk or size != state.size):

@@ -232,12 +232,13 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
         return np.asarray(state.source.resample(box, size, oversample=4))
     low, high = scales(matrix, size)
     work = size
-    least = supersampled(_amplification(state))
+    amplified = _amplification(state)
+    least = supersampled(amplified)
     # Posterize and solarize tables jump: averaged down they need more pixels than the jitter's smooth ones.
     if any(step.kind == "lut" for step in state.pending):
         least = max(least, _SUPERSAMPLE_STEPS)
     if supersample and high > 1.0 + 1e-6 and (state.shrunk or size != state.size):
-        averaged = photo_pixels_averaged(_amplification(state))
+        averaged = photo_pixels_averaged(amplified)
         factor = min(high, max(least, high / averaged, SUPERSAMPLE_MIN_SIDE / min(size)))
         work = (max(1, round(size[0] * factor)), max(1, round(size[1] * factor)))
     if supersample and state.pending:
@@ -357,7 +358,7 @@ def _greys(state: _State) -> list[int | None]:
             greys.append(None)
             continue
         if not any(before.kind != "blur" for before in state.pending[:index]) and step.fill is None \
-                and step.size == state.source.levels[0].size and np.array_equal(step.matrix, IDENTITY):
+                and step.size == state.picture.size and np.array_equal(step.matrix, IDENTITY):
             # The picture itself: a brightening step before contrast clips each of its pixels, and a thumbnail's
             # averaged ones clip less (a detailed 12-MP picture replayed 2.07 grey levels off v2).
             greys.append(state.source.colours.grey_after(step.value))
@@ -365,7 +366,8 @@ def _greys(state: _State) -> list[int | None]:
         # A grey a level off moves every pixel by |1 - contrast|, and the steps after it amplify that: where
         # it would show, the grey comes from the picture at its own size (the rocket, rotated, then contrast
         # x0.19, brightness x2.31 and saturation x2.10: 2.13 grey levels off v2 from the thumbnail's grey).
-        scale = min(1.0, (_GREY_SIDE if _grey_sensitivity(step.value) < 1.0 else math.inf) / max(step.size))
+        side = _GREY_SIDE if _grey_sensitivity(step.value) < 1.0 else max(step.size)
+        scale = min(1.0, side / max(step.size))
         size = (max(1, round(step.size[0] * scale)), max(1, round(step.size[1] * scale)))
         thumb_state = _State(state.source, state.picture, step.size, step.matrix, step.fill, step.masks)
         thumb = _render_state(thumb_state, size, supersample=False)

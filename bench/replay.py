@@ -30,10 +30,8 @@ from augtune.ops import sample_steps  # noqa: E402
 from augtune.sampling import MAX_TILE_SIDE  # noqa: E402
 from tests.conftest import detailed_mosaic  # noqa: E402
 from tests.test_sampling import mean_abs_diff, replay  # noqa: E402
+from tests.test_fast import CROP, FIVE_OPS, ROTATION, STRONG_JITTER  # noqa: E402
 
-_STRONG = {"op": "ColorJitter", "brightness": 1.5, "contrast": 2.0, "saturation": 2.0, "hue": 0.5}
-_ROTATION = {"op": "RandomRotation", "degrees": 15, "interpolation": "bilinear"}
-_CROP = {"op": "RandomResizedCrop", "size": 224}
 SPECS = {
     "lesson's combined": AugSpec(),
     "strong jitter": AugSpec(brightness=1.5, contrast=2.0, saturation=2.0, hue=0.5),
@@ -44,13 +42,10 @@ SPECS = {
     "lesson's, 128-px tiles": AugSpec(crop_size=128),
     "strong, 96-px tiles": AugSpec(crop_size=96, brightness=1.5, contrast=2.0, saturation=2.0, hue=0.5),
     # Pipelines of steps the lesson's fast path does not take: the warp path (augtune.fast), against v2's kernels.
-    "rotation, strong, crop": [_ROTATION, _STRONG, _CROP],
-    "strong, rotation, crop": [_STRONG, _ROTATION, _CROP],
-    "posterize 2 bits, crop": [{"op": "RandomPosterize", "bits": 2, "p": 1.0}, _CROP],
-    "five-op (bench/explore)": [{"op": "RandomRotation", "degrees": 30, "interpolation": "bilinear"},
-                                {"op": "RandomPerspective", "distortion_scale": 0.5, "p": 0.5},
-                                {"op": "ColorJitter", "brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.1},
-                                {"op": "GaussianBlur", "kernel_size": 9, "sigma": [0.1, 2.0]}, _CROP],
+    "rotation, strong, crop": [ROTATION, STRONG_JITTER, CROP],
+    "strong, rotation, crop": [STRONG_JITTER, ROTATION, CROP],
+    "posterize 2 bits, crop": [{"op": "RandomPosterize", "bits": 2, "p": 1.0}, CROP],
+    "five-op (bench/explore)": FIVE_OPS,
 }
 PHOTOS = ("astronaut.png", "cat.png", "coffee.png", "rocket.jpg")
 BATCH = 8  # draws per seed

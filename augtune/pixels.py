@@ -143,7 +143,7 @@ class _Source:
             if shrink > 1:
                 image = image.resize((max(1, round(image.width / shrink)), max(1, round(image.height / shrink))),
                                      Image.Resampling.NEAREST)
-            # The picture's own grey exactly as v2 takes it (12 MP: 25 ms, once): from the thumbnail it was a level
+            # The picture's own grey exactly as v2 takes it (12 MP: 20 ms, once): from the thumbnail it was a level
             # off on a detailed 12-MP picture, which contrast x0.09 then saturation and brightness x4.4 made 1.93.
             colours = self._colours = _Colours.of(_rgbx(image), grey=_mean_grey(self.image()))
         return colours
@@ -319,7 +319,8 @@ def photo_pixels_averaged(amplification: float) -> float:
     SUPERSAMPLE_AVERAGED, fewer in proportion from 1.25 times up to the lesson's 1.5, and then as the cube, down
     to the photo's own pixels from about 2.3 times. A detailed 12-MP picture under strong jitter (factors up to
     3) replayed 3.02 grey levels off v2 with fewer only in proportion (and at most 1.5 MP a work image); with
-    this, within 1 (bench/replay.py). Below 1.5 the cube cost the app's 1600-px photos 2-4 % more CPU a grid."""
+    this, within 1 (bench/replay.py). Falling as the square from 1.25 instead cost the app's 1600-px photos 2-4 %
+    more CPU a grid."""
     factor = max(amplification, _AMPLIFIES_FROM)
     return max(1.0, SUPERSAMPLE_AVERAGED * _AMPLIFIES_FROM / factor * min(1.0, _LESSONS_MOST / factor) ** 2)
 

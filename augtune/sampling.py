@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ from torchvision.transforms.v2 import functional as F
 from . import fast
 from .ops.registry import OPS
 from .ops.steps import (_flat, build_steps, draw_sample, sample_steps, seeded, sample_values, steps_params,
-                         steps_values)
+                         steps_values, tile_pool)
 from .pipeline import build_pipeline
 from .pixels import (SUPERSAMPLE_MIN_SIDE, _Geometry, _image, _jitter, _jitter_array, _Source, _source_for,
                      cached_bytes, photo_pixels_averaged, resized, supersampled)  # noqa: F401 - cached_bytes: for the service (memory accounting)
@@ -35,8 +34,6 @@ from .spec import AugSpec
 
 MAX_TILE_SIDE = 1024  # larger outputs (no crop on a big photo) are shown downscaled to this
 _JITTER_NAMES = ("brightness", "contrast", "saturation", "hue")
-
-_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="augtune-tiles")
 
 
 @dataclass(frozen=True)
@@ -102,7 +99,7 @@ def sample_grid(
         outlines.append(_outline(plan.geometry))
         if source_size != image.size:
             plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
-        rendering.append(_pool.submit(_render, source, plan, max_side))
+        rendering.append(tile_pool().submit(_render, source, plan, max_side))
 
     sample_plans(source_size, spec, n, seed, then=render)
     tiles = [tile.result() for tile in rendering]
@@ -186,7 +183,7 @@ def _steps_grid(image: Image.Image, steps, n: int, seed: int, max_side: int, par
             outline = [[x * scale[0], y * scale[1]] for x, y in outline]
         return Tile(image=picture, params={"steps": steps_params(sample), "outline": outline})
 
-    return list(_pool.map(tile, samples))
+    return list(tile_pool().map(tile, samples))
 
 
 def _outline(geometry: _Geometry) -> list[list[float]]:

@@ -45,10 +45,14 @@ def _pids(pool: GridWorkers) -> list[int]:
 
 
 def test_a_worker_draws_exactly_the_grid_the_server_would(workers):
+    """The server draws a grid's tiles on threads, a worker in its one thread: the same tiles either way."""
     cat = service_pictures.images.get(service_pictures.DEFAULT_IMAGE)
     reduced, digest = _picture(1, original_size=(1280, 960))  # a reduced copy: boxes in the photo's pixels
+    steps = AugSpec.from_dict({"steps": [{"op": "RandomRotation", "degrees": 30}, {"op": "ColorJitter", "hue": 0.2},
+                                         {"op": "RandomResizedCrop", "size": 96}], "samples": 6, "seed": 5})
     for picture, key in ((cat, cat.info[service_pictures.DIGEST_KEY]), (reduced, digest)):
-        for spec, locale in ((AugSpec(samples=8, seed=3), "en"), (AugSpec(samples=5, hue=0.3, seed=11), "zh")):
+        for spec, locale in ((AugSpec(samples=8, seed=3), "en"), (AugSpec(samples=5, hue=0.3, seed=11), "zh"),
+                             (steps, "en")):
             assert workers.render(picture, key, spec, locale) == explore_html.render_grid(picture, spec, locale)
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from PIL import Image
 
 from augtune import jobs
+from augtune.ops.steps import render_tiles_in_this_thread
 from augtune.spec import AugSpec
 
 from .explore_html import render_grid
@@ -237,7 +238,8 @@ def serve(connection, picture_bytes: int) -> None:
     import cv2
 
     _name_process(PROCESS_NAME)
-    cv2.setNumThreads(1)  # the worker already draws a grid's tiles on two threads
+    cv2.setNumThreads(1)  # the workers are the parallelism: one thread each
+    render_tiles_in_this_thread()
     share_the_heap_between_threads()
     pictures = Pictures(picture_bytes, IMAGE_CACHE_IDLE_S, image_bytes)
     # Pictures idle past their time leave even when no grid comes: after a class, memory goes back.

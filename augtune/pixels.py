@@ -426,3 +426,22 @@ def _shift_hue_array(pixels: np.ndarray, factor: float) -> np.ndarray:
 # OpenCV's float HSV (hue in degrees, saturation 0-1, value 0-255) to Pillow's bytes, and back.
 _HSV_TO_BYTES = np.diag([255.0 / 360.0, 255.0, 1.0]).astype(np.float32)
 _BYTES_TO_HSV = np.diag([360.0 / 255.0, 1.0 / 255.0, 1.0]).astype(np.float32)
+
+# v2's sharpness blur: ones around a 5, over 13, in float32.
+_SHARPNESS_KERNEL = np.array([[1.0 / 13.0] * 3, [1.0 / 13.0, 5.0 / 13.0, 1.0 / 13.0], [1.0 / 13.0] * 3], np.float32)
+
+
+def sharpened(image: torch.Tensor, factor: float) -> torch.Tensor:
+    """`F.adjust_sharpness` of a uint8 image (or batch), pixel for pixel, with its 3 x 3 blur in OpenCV: torch's
+    conv2d took 0.33 s a call on a 1600 x 1200 photo, a quarter of an AugMix grid's time. The blurred sums are
+    k/13 for whole k, never within 1/26 of a half, so both ways round them alike; the blend is v2's own code."""
+    channels, height, width = image.shape[-3:]
+    if image.dtype != torch.uint8 or channels not in (1, 3) or height <= 2 or width <= 2 or factor < 0:
+        return F.adjust_sharpness(image, factor)
+    output = image.to(dtype=torch.float32, copy=True)
+    planes = output.reshape(-1, height, width).numpy()
+    blurred = torch.from_numpy(np.stack([cv2.filter2D(plane, -1, _SHARPNESS_KERNEL)[1:-1, 1:-1] for plane in planes]))
+    blurred = blurred.reshape(*output.shape[:-2], height - 2, width - 2).round_()
+    view = output[..., 1:-1, 1:-1]
+    view.add_(blurred.sub_(view), alpha=(1.0 - factor))
+    return output.clamp_(0, 255).to(torch.uint8)

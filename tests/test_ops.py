@@ -295,6 +295,17 @@ def test_policy_presets_replay(name, photos):
     assert all(len(tile.params["steps"][0]) > 1 for tile in tiles)  # each tile says what was drawn for it
 
 
+@pytest.mark.parametrize("shape", [(3, 3, 3), (1, 17, 9), (3, 61, 80), (2, 3, 31, 40)])
+def test_sharpness_on_tensors_is_v2s_pixel_for_pixel(shape):
+    """AugMix's chains sharpen tensors with pixels.sharpened (OpenCV's blur, v2's blend), at every factor its
+    magnitudes reach and beyond: the very pixels of F.adjust_sharpness."""
+    from augtune.pixels import sharpened
+
+    image = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(sum(shape)))
+    for factor in [0.0, 0.5, 2.7, 10.0, *(1 + torch.linspace(0, 0.9, 31)).tolist()]:
+        assert torch.equal(sharpened(image, factor), F.adjust_sharpness(image, factor)), factor
+
+
 @pytest.mark.parametrize("name", sorted(OPS))
 def test_every_op_has_a_caption_in_both_languages(name, photos):
     from augtune import AugSpec, sample_grid

@@ -12,6 +12,7 @@ import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
+from ..pixels import sharpened
 from .base import Drawn, Op, Param, words
 from .geometry import INTERPOLATIONS, _fill
 from .registry import register
@@ -41,6 +42,9 @@ def _pick(space: dict) -> str:
 
 def _apply(transform, image, sub_ops: list[tuple[str, float]]):
     for name, magnitude in sub_ops:
+        if name == "Sharpness" and isinstance(image, torch.Tensor):  # AugMix's chains run on tensors
+            image = sharpened(image, 1.0 + magnitude)
+            continue
         image = transform._apply_image_or_video_transform(
             image, name, magnitude, interpolation=transform.interpolation, fill=transform._fill)
     return image

@@ -1,12 +1,14 @@
-"""How long a 16-tile grid of each policy preset takes on a 1600 x 1200 photo (the largest Explore decodes an
-upload to), against plain v2 doing the same 16 samples, each shrunk to the 512-px tile, measured in the same run. Prints medians; asserts nothing.
+"""How long Explore's 16-tile grid (512-px tiles) of each policy preset takes on a 12-MP photo (a phone's,
+which Explore decodes whole), against plain v2 doing the same 16 samples, each shrunk to the tile, measured in
+the same run. Prints medians; asserts nothing.
 
-    python bench/policies.py [--repeats 5]
+    python bench/policies.py [--repeats 3]       # about 5 minutes: v2's AugMix takes ~1 min a grid here
 
-The policies run v2's own sub-op kernels on the whole photo (augtune.fast renders no policy through its warp),
-so the grid costs what v2 costs, less where augtune has a faster exact kernel: AugMix's chains run on tensors,
-and their Sharpness is `augtune.pixels.sharpened` (OpenCV's blur, v2's blend) instead of torch's conv2d. The
-last rows time that kernel alone against F.adjust_sharpness on the photo as a uint8 tensor.
+The policies run v2's own sub-op kernels (augtune.fast renders no policy through its warp): AutoAugment,
+RandAugment and TrivialAugment on the whole photo, on PIL, as v2 does. AugMix, whose chains run on tensors and
+mix in float, runs on a copy three tiles wide (fast._augmix_copy_size), and its Sharpness is
+`augtune.pixels.sharpened` (OpenCV's blur, v2's blend) instead of torch's conv2d: the last rows time that
+kernel alone against F.adjust_sharpness on the photo as a uint8 tensor.
 """
 
 from __future__ import annotations
@@ -30,17 +32,17 @@ from augtune import PRESETS, AugSpec  # noqa: E402
 from augtune.pixels import sharpened  # noqa: E402
 
 TILES = 16
-TILE = (512, 384)  # the photo on Explore's largest tile (service.explore_html.TILE_MAX_SIDE)
+TILE = (512, 384)  # the photo on Explore's tile (service.explore_html.TILE_MAX_SIDE)
 POLICIES = ("autoaugment_imagenet", "randaugment", "trivialaugment", "augmix")
 
 
 def photo() -> Image.Image:
-    """The four bundled photos, 800 x 600 each, in a 1600 x 1200 mosaic."""
+    """The four bundled photos, 2016 x 1512 each, in a 4032 x 3024 mosaic."""
     names = ("cat.png", "astronaut.png", "coffee.png", "rocket.jpg")
-    mosaic = Image.new("RGB", (1600, 1200))
+    mosaic = Image.new("RGB", (4032, 3024))
     for index, name in enumerate(names):
-        picture = augtune.load_image(ROOT / "assets" / name).resize((800, 600), Image.Resampling.BICUBIC)
-        mosaic.paste(picture, (800 * (index % 2), 600 * (index // 2)))
+        picture = augtune.load_image(ROOT / "assets" / name).resize((2016, 1512), Image.Resampling.BICUBIC)
+        mosaic.paste(picture, (2016 * (index % 2), 1512 * (index // 2)))
     return mosaic
 
 
@@ -49,7 +51,7 @@ def ways(image: Image.Image) -> dict[str, callable]:
     for name in POLICIES:
         spec = AugSpec.from_dict({**PRESETS[name].to_dict(), "samples": TILES})
         pipeline = augtune.build_pipeline(spec)
-        result[f"{name}: augtune.sample_grid"] = lambda spec=spec: augtune.sample_grid(image, spec, max_side=512)
+        result[f"{name}: augtune.sample_grid"] = lambda spec=spec: augtune.sample_grid(image, spec, max_side=TILE[0])
         # Each sample shrunk to the tile the grid shows, as Explore's tiles are.
         result[f"{name}: plain v2"] = lambda pipeline=pipeline: [pipeline(image).resize(TILE, Image.Resampling.BILINEAR)
                                                                   for _ in range(TILES)]
@@ -61,9 +63,9 @@ def ways(image: Image.Image) -> dict[str, callable]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
-    print(f"{TILES} tiles of a 1600x1200 photo, torch {torch.__version__}, {os.cpu_count()} cores, "
+    print(f"{TILES} tiles of a 4032x3024 photo, torch {torch.__version__}, {os.cpu_count()} cores, "
           f"load average {' '.join(f'{value:.1f}' for value in os.getloadavg())}", flush=True)
     image = photo()
     chosen = ways(image)

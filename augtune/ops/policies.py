@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
+from torchvision.transforms.v2._utils import _get_fill
 
 from ..pixels import sharpened
 from .base import Drawn, Op, Param, words
@@ -40,13 +41,20 @@ def _pick(space: dict) -> str:
     return keys[int(torch.randint(len(keys), ()))]
 
 
-def _apply(transform, image, sub_ops: list[tuple[str, float]]):
+def _apply(transform, image, sub_ops: list[tuple[str, float]], scale: float = 1.0):
+    """v2's sub-ops in order. `scale`: the image is a copy of the picture they were drawn for, reduced by that
+    much; every other sub-op is the same at any size (rotations about the centre, shears about the corner)."""
     for name, magnitude in sub_ops:
         if name == "Sharpness" and isinstance(image, torch.Tensor):  # AugMix's chains run on tensors
             image = sharpened(image, 1.0 + magnitude)
-            continue
-        image = transform._apply_image_or_video_transform(
-            image, name, magnitude, interpolation=transform.interpolation, fill=transform._fill)
+        elif name in ("TranslateX", "TranslateY") and scale != 1.0:
+            shift = int(magnitude) * scale  # v2 moves the picture by whole pixels of its own
+            image = F.affine(image, angle=0.0, translate=[shift, 0] if name == "TranslateX" else [0, shift], scale=1.0,
+                             interpolation=transform.interpolation, shear=[0.0, 0.0],
+                             fill=_get_fill(transform._fill, type(image)))
+        else:
+            image = transform._apply_image_or_video_transform(
+                image, name, magnitude, interpolation=transform.interpolation, fill=transform._fill)
     return image
 
 
@@ -216,14 +224,14 @@ class AugMix(_Policy):
                  "op1": chains[0][0][0]}
         return Drawn(self.name, params, shown)
 
-    def render(self, transform, image, drawn):
+    def render(self, transform, image, drawn, scale: float = 1.0):
         # AugMix.forward from the drawn values: the mix is computed in float on the uint8 picture.
         pil = not isinstance(image, torch.Tensor)
         pixels = F.pil_to_tensor(image) if pil else image
         batch = pixels.reshape([1, *pixels.shape])
         mix = drawn.params["original_weight"].reshape([1, 1, 1, 1]) * batch
         for weight, chain in zip(drawn.params["chain_weights"], drawn.params["chains"]):
-            mix.add_(weight.reshape([1, 1, 1, 1]) * _apply(transform, batch, chain))
+            mix.add_(weight.reshape([1, 1, 1, 1]) * _apply(transform, batch, chain, scale))
         mixed = mix.reshape(pixels.shape).to(dtype=pixels.dtype)
         return F.to_pil_image(mixed) if pil else mixed
 

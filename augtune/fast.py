@@ -34,7 +34,7 @@ from .warp import IDENTITY, Move, apply, corners, move, scales
 
 _LEVELS = np.arange(256)
 _SUPERSAMPLE_STEPS = 2.5  # work pixels per tile pixel (side) under a posterize's or solarize's jumps
-_REDUCED_TILES = 3  # how many tile sides AugMix's copy of a larger picture keeps (_augmix_reduced)
+_REDUCED_TILES = 3  # how many tile sides AugMix's copy of a larger picture keeps (_augmix_copy_size)
 _CV_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 
 
@@ -149,7 +149,7 @@ def _shrinks(later, size: tuple[int, int]) -> bool:
 def _augmix_copy_size(state: _State, later, max_side: int) -> tuple[int, int] | None:
     """The size of the copy AugMix runs on where the picture is over _REDUCED_TILES times the tile's side and
     AugMix's output goes to the tile as it is. v2 runs its float mix of up to 10 sub-ops on every pixel: 16 tiles
-    of a 12-MP photo took 50 s, past a grid worker's 60-s limit. From 1536 px for 512-px tiles, a tile was at
+    of a 12-MP photo took 50 s, near a grid worker's 60-s limit. From 1536 px for 512-px tiles, a tile was at
     most 0.98 grey levels off v2 (mean 0.39) on the detailed 12-MP mosaic; from 1024 px, 1.72. A colour jitter
     after it, on the copy, came to 3.3 (2.15 from the full picture): only where nothing follows."""
     if any(step.op != RANDOM_APPLY and drawn.params is not None for step, _, drawn in later):

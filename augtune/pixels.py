@@ -434,8 +434,8 @@ _SHARPNESS_KERNEL = np.array([[1.0 / 13.0] * 3, [1.0 / 13.0, 5.0 / 13.0, 1.0 / 1
 def sharpened(image: torch.Tensor, factor: float) -> torch.Tensor:
     """`F.adjust_sharpness` of a uint8 image (or batch), pixel for pixel, with its 3 x 3 blur in OpenCV: torch's
     conv2d made it 162 ms a call on a 1600 x 1200 photo (37 ms here, bench/policies.py), a quarter of an AugMix
-    grid's time. The blurred sums are
-    k/13 for whole k, never within 1/26 of a half, so both ways round them alike; the blend is v2's own code."""
+    grid's time. The blurred sums are k/13 for whole k, never within 1/26 of a half, so both ways round them
+    alike; the blend is v2's own code."""
     channels, height, width = image.shape[-3:]
     if image.dtype != torch.uint8 or channels not in (1, 3) or height <= 2 or width <= 2 or factor < 0:
         return F.adjust_sharpness(image, factor)

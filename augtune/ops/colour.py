@@ -144,6 +144,7 @@ class RandomSolarize(Op):
 class RandomEqualize(Op):
     name = "RandomEqualize"
     family = "colour"
+    amplifies = 2.0  # a level's step between neighbours can become several
     label = words("Equalize", "直方图均衡")
     help = words("Spreads the levels so that each is about as common.", "重新分布灰度，使各灰度出现次数大致相同。")
     params = (_p(),)
@@ -153,6 +154,7 @@ class RandomEqualize(Op):
 class RandomAutocontrast(Op):
     name = "RandomAutocontrast"
     family = "colour"
+    amplifies = 2.0  # a level's step between neighbours can become several
     label = words("Autocontrast", "自动对比度")
     help = words("Stretches each channel to use the full range 0-255.", "拉伸每个通道以占满 0-255。")
     params = (_p(),)

@@ -64,6 +64,7 @@ def _named(sub_ops: list[tuple[str, float]]) -> str:
 
 class _Policy(Op):
     family = "policy"
+    amplifies = 2.0  # their sub-ops include equalize and autocontrast
 
     def output_size(self, transform, drawn, size):
         return size

@@ -98,11 +98,11 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
             result = _render_one(op, transform, copy if copy.mode == "RGB" else copy.convert("RGB"), drawn, None,
                                  scale=reduced[0] / state.size[0])
             to_copy = np.diag([reduced[0] / state.size[0], reduced[1] / state.size[1], 1.0])
-            state = _State(_Source(result), result, state.size, matrix=to_copy, amplified=_amplification(state) * op.amplifies)
+            state = _State(_Source(result), result, state.size, matrix=to_copy, amplified=_amplification(state) * op.amplifies(transform))
         else:
             result = _render_one(op, transform, _picture(state), drawn, partner)
             if isinstance(result, Image.Image):
-                state = _State(_Source(result), result, result.size, amplified=_amplification(state) * op.amplifies)
+                state = _State(_Source(result), result, result.size, amplified=_amplification(state) * op.amplifies(transform))
             else:
                 exact = result
     if exact is not None:

@@ -129,11 +129,12 @@ def test_augmix_on_a_large_picture_runs_on_a_copy_three_tiles_wide_within_two_le
     assert max(errors) <= 2.0 and np.mean(errors) <= 1.0, errors
 
 
-@pytest.mark.parametrize("op", ["RandomEqualize", "RandomAutocontrast", "TrivialAugmentWide"])
+@pytest.mark.parametrize("op", ["RandomEqualize", "RandomAutocontrast", "RandomAdjustSharpness", "TrivialAugmentWide"])
 def test_colour_after_a_step_that_amplifies_detail_averages_fewer_of_its_pixels(op, detailed_12mp):
     """Equalize spreads a detailed picture's levels: neighbours a level apart come out several apart, and a jitter
     after it on work pixels that averaged 4 x 4 of its pixels was 2.2-2.7 grey levels off v2 (a 2400-px picture
-    shrunk to 512-px tiles). Such ops declare `amplifies`, and the steps after them average fewer pixels."""
+    shrunk to 512-px tiles; sharpness x2: 2.1-2.5). Such ops say how much they amplify (Op.amplifies), and the
+    steps after them average fewer pixels."""
     picture = detailed_12mp.resize((2400, 1800), Image.Resampling.LANCZOS)
     steps = [{"op": op, **({"p": 1.0} if op.startswith("Random") else {})},
              {"op": "ColorJitter", "brightness": 0.5, "hue": 0.2}]
@@ -141,7 +142,7 @@ def test_colour_after_a_step_that_amplifies_detail_averages_fewer_of_its_pixels(
     tiles = sample_grid(picture, spec, max_side=512)
     errors = [np.abs(_pixels(tile.image) - _pixels(_fitted(exact, 512))).mean()
               for tile, (exact, _) in zip(tiles, sample_steps(picture, spec.steps, 4, 5))]
-    assert max(errors) <= 1.0, errors  # measured 0.34-0.55 a tile
+    assert max(errors) <= 1.0, errors  # measured 0.0-0.57 a tile
 
 
 def test_contrasts_grey_after_a_rotation_is_the_pictures_own_where_the_jitter_amplifies_it():

@@ -114,9 +114,12 @@ class Op:
     params: ClassVar[tuple[Param, ...]] = ()
     # v2 draws in the kernel (not in make_params): the sampler renders such a sample as soon as it is drawn.
     draws_in_kernel: ClassVar[bool] = False
-    # How much the op, run by v2's kernel on the whole picture, may amplify the differences between neighbouring
-    # pixels (augtune.fast): colour steps after it then average fewer of its pixels (pixels.photo_pixels_averaged).
-    amplifies: ClassVar[float] = 1.0
+
+    def amplifies(self, transform) -> float:
+        """How much the op, run by v2's kernel on the whole picture, may amplify the differences between
+        neighbouring pixels (augtune.fast): colour steps after it then average fewer of its pixels
+        (pixels.photo_pixels_averaged)."""
+        return 1.0
 
     # ------------------------------------------------------------------ settings
 

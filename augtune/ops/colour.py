@@ -144,20 +144,24 @@ class RandomSolarize(Op):
 class RandomEqualize(Op):
     name = "RandomEqualize"
     family = "colour"
-    amplifies = 2.0  # a level's step between neighbours can become several
     label = words("Equalize", "直方图均衡")
     help = words("Spreads the levels so that each is about as common.", "重新分布灰度，使各灰度出现次数大致相同。")
     params = (_p(),)
+
+    def amplifies(self, transform) -> float:
+        return 2.0  # neighbours a level apart can come out several apart
 
 
 @register
 class RandomAutocontrast(Op):
     name = "RandomAutocontrast"
     family = "colour"
-    amplifies = 2.0  # a level's step between neighbours can become several
     label = words("Autocontrast", "自动对比度")
     help = words("Stretches each channel to use the full range 0-255.", "拉伸每个通道以占满 0-255。")
     params = (_p(),)
+
+    def amplifies(self, transform) -> float:
+        return 2.0  # neighbours a level apart can come out several apart
 
 
 @register
@@ -168,3 +172,6 @@ class RandomAdjustSharpness(Op):
     help = words("Sharpens (factor above 1) or blurs (below 1).", "锐化(因子大于 1)或模糊(小于 1)。")
     params = (Param("sharpness_factor", "float", 2.0, words("Factor", "因子"),
                     words("1 leaves the picture alone.", "1 表示不变。"), 0.0, 10.0, 0.1), _p())
+
+    def amplifies(self, transform) -> float:
+        return max(1.0, transform.sharpness_factor)  # the detail, scaled by the factor

@@ -64,7 +64,9 @@ def _named(sub_ops: list[tuple[str, float]]) -> str:
 
 class _Policy(Op):
     family = "policy"
-    amplifies = 2.0  # their sub-ops include equalize and autocontrast
+
+    def amplifies(self, transform) -> float:
+        return 2.0  # their sub-ops include equalize, autocontrast and sharpness up to 1.9
 
     def output_size(self, transform, drawn, size):
         return size

@@ -378,9 +378,9 @@ def _greys(state: _State) -> list[int | None]:
             greys.append(None)
             continue
         if not any(before.kind != "blur" for before in state.pending[:index]) and step.fill is None \
-                and step.size == state.picture.size and np.array_equal(step.matrix, IDENTITY):
-            # The picture itself: a brightening step before contrast clips each of its pixels, and a thumbnail's
-            # averaged ones clip less (a detailed 12-MP picture replayed 2.07 grey levels off v2).
+                and _whole_picture(step.matrix, step.size, state.picture.size):
+            # The picture itself, or mirrored: a brightening step before contrast clips each of its pixels, and a
+            # thumbnail's averaged ones clip less (a detailed 12-MP picture replayed 2.07 grey levels off v2).
             greys.append(state.source.colours.grey_after(step.value))
             continue
         # A grey a level off moves every pixel by |1 - contrast|, and the steps after it amplify that: where
@@ -396,6 +396,15 @@ def _greys(state: _State) -> list[int | None]:
                 thumb = _apply(thumb, before, grey, None, size)
         greys.append(_mean_grey_after(thumb, step.value))
     return greys
+
+
+def _whole_picture(matrix: np.ndarray, size: tuple[int, int], picture_size: tuple[int, int]) -> bool:
+    """Whether `matrix` maps a picture of `size` onto the whole of one of `picture_size`, pixel for pixel, maybe
+    mirrored: the same pixels, so the same mean grey (the lesson's flip before its jitter rendered a thumbnail for
+    it, a third of the grid's CPU)."""
+    (a, b, c), (d, e, f), (g, h, i) = matrix.tolist()
+    return size == picture_size and b == d == g == h == 0 and i == 1 and abs(a) == abs(e) == 1 \
+        and c == (0 if a > 0 else size[0]) and f == (0 if e > 0 else size[1])
 
 
 def _grey_sensitivity(jitter: list[tuple[str, float]]) -> float:

@@ -172,7 +172,7 @@ def rotation(angle: float, size: tuple[int, int], expand: bool) -> tuple[np.ndar
 def apply(matrix: np.ndarray, points) -> np.ndarray:
     """Points (n x 2) through a 3x3 matrix, projectively."""
     points = np.asarray(points, dtype=np.float64)
-    moved = np.c_[points, np.ones(len(points))] @ matrix.T
+    moved = points @ matrix[:, :2].T + matrix[:, 2]
     return moved[:, :2] / moved[:, 2:3]
 
 

@@ -180,14 +180,13 @@ class Op:
 
     def output_size(self, transform: v2.Transform, drawn: Drawn, size: tuple[int, int]) -> tuple[int, int]:
         """(width, height) after this op, without pixel work."""
-        if drawn.params is None:
+        if drawn.params is None or self.family != "geometry":  # v2 changes sizes only in its geometry ops
             return size
-        if self.family == "geometry":
-            # Pillow's own output size (what v2 gives a PIL picture), without moving a box through v2 (a
-            # rotated box took 5 ms, a third of drawing a sample of five steps).
-            found = move(self.name, transform, drawn.params, size)
-            if found is not None:
-                return found.size
+        # Pillow's own output size (what v2 gives a PIL picture), without moving a box through v2 (a rotated box
+        # took 5 ms, a third of drawing a sample of five steps).
+        found = move(self.name, transform, drawn.params, size)
+        if found is not None:
+            return found.size
         moved = transform.transform(_canvas(*size), drawn.params)
         height, width = moved.canvas_size
         return width, height

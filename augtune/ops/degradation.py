@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch
-from torchvision import tv_tensors
 from torchvision.transforms import v2
 
 from .base import Drawn, Op, Param, words
@@ -61,9 +59,6 @@ class GaussianNoise(Op):
     def draw(self, transform, size):
         return Drawn(self.name, {}, {"sigma": transform.transforms[1].sigma})
 
-    def output_size(self, transform, drawn, size):
-        return size
-
     def render(self, transform, image, drawn):
         # v2 draws the noise in its kernel, with randn_like of the picture's own memory layout (which changes
         # the numbers, not only their order), so the kernel itself runs, in the sampler's draw order.
@@ -112,9 +107,6 @@ class RandomErasing(Op):
 
     def draw(self, transform, size):
         return super().draw(transform.transforms[1], size)
-
-    def output_size(self, transform, drawn, size):
-        return size
 
     def render(self, transform, image, drawn):
         pixels = transform.transforms[0](image)  # what v2 hands on from here: a tensor

@@ -29,9 +29,6 @@ class _Mix(Op):
         # num_classes is the data set's: the sampler and the training loop give it when they call the op.
         return getattr(v2, self.name)(alpha=values["alpha"], num_classes=2)
 
-    def output_size(self, transform, drawn, size):
-        return size
-
     def random_values(self, values):
         return ("lambda",)
 

@@ -68,9 +68,6 @@ class _Policy(Op):
     def amplifies(self, transform) -> float:
         return 2.0  # their sub-ops include equalize, autocontrast and sharpness up to 1.9
 
-    def output_size(self, transform, drawn, size):
-        return size
-
     def render(self, transform, image, drawn):
         return _apply(transform, image, drawn.params["sub_ops"])
 

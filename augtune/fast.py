@@ -17,6 +17,7 @@ the slowest of them, runs on a copy of the picture three tiles wide where its ou
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field, replace
 
@@ -30,7 +31,7 @@ from .ops.steps import RANDOM_APPLY, Sample, _render_one
 from .ops.steps import _picture as as_picture
 from .pixels import (SUPERSAMPLE_MIN_SIDE, _GREY_SIDE, _Geometry, _WHOLE_ARRAY_PIXELS, _grey, _image, _jitter_array,
                      _mean_grey_after, _rgbx, _Source, photo_pixels_averaged, resized, steepest_rise, supersampled)
-from .warp import IDENTITY, Move, apply, corners, move, scales
+from .warp import IDENTITY, Move, apply, corners, inverse, move, scales, scaling
 
 _LEVELS = np.arange(256)
 _SUPERSAMPLE_STEPS = 2.5  # work pixels per tile pixel (side) under a posterize's or solarize's jumps
@@ -97,7 +98,7 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
             copy = _image(_render_state(state, reduced))
             result = _render_one(op, transform, copy if copy.mode == "RGB" else copy.convert("RGB"), drawn, None,
                                  scale=reduced[0] / state.size[0])
-            to_copy = np.diag([reduced[0] / state.size[0], reduced[1] / state.size[1], 1.0])
+            to_copy = scaling(reduced[0] / state.size[0], reduced[1] / state.size[1])
             state = _State(_Source(result), result, state.size, matrix=to_copy, amplified=_amplification(state) * op.amplifies(transform))
         else:
             result = _render_one(op, transform, _picture(state), drawn, partner)
@@ -182,12 +183,14 @@ def _moved(state: _State, found: Move, shrinks_later: bool) -> _State:
     scale_x, scale_y = math.hypot(found.matrix[0, 0], found.matrix[1, 0]), math.hypot(found.matrix[0, 1], found.matrix[1, 1])
     scaled = found.resize and (abs(scale_x - 1) > 1e-9 or abs(scale_y - 1) > 1e-9)
     kinds = {found.interpolation} if resamples else {"bilinear"} if scaled else set()
-    return replace(
-        state, size=found.size, matrix=state.matrix @ found.matrix, masks=masks,
-        fill=found.fill if found.fill is not None else state.fill, cropped=state.cropped or found.crops,
-        shrunk=state.shrunk or (found.resize and max(scale_x, scale_y) > 1 + 1e-9),
-        transformed=state.transformed or resamples,
-        interpolations=state.interpolations | kinds, pending=list(state.pending))
+    moved = copy.copy(state)  # dataclasses.replace took 12 us, a tenth of a tile's bookkeeping
+    moved.size, moved.matrix, moved.masks = found.size, state.matrix @ found.matrix, masks
+    moved.fill = found.fill if found.fill is not None else state.fill
+    moved.cropped = state.cropped or found.crops
+    moved.shrunk = state.shrunk or (found.resize and max(scale_x, scale_y) > 1 + 1e-9)
+    moved.transformed = state.transformed or resamples
+    moved.interpolations, moved.pending = state.interpolations | kinds, list(state.pending)
+    return moved
 
 
 def _cut(state: _State, found: Move) -> tuple[_State, Move]:
@@ -201,7 +204,7 @@ def _cut(state: _State, found: Move) -> tuple[_State, Move]:
     shift = np.array([[1.0, 0, left], [0, 1.0, top], [0, 0, 1.0]])
     narrowed = replace(state, matrix=state.matrix @ shift, size=(right - left, bottom - top),
                        masks=tuple((matrix @ shift, size) for matrix, size in state.masks))
-    return narrowed, replace(found, matrix=np.linalg.inv(shift) @ found.matrix)
+    return narrowed, replace(found, matrix=inverse(shift) @ found.matrix)
 
 
 def _pixel_steps(name: str, transform, params: dict) -> list[tuple[str, object]] | None:
@@ -241,7 +244,7 @@ def _picture(state: _State) -> Image.Image:
 
 def _render_state(state: _State, size: tuple[int, int], supersample: bool = True) -> np.ndarray:
     """The state's picture scaled to `size`, as an RGB(X) array."""
-    to_size = np.diag([state.size[0] / size[0], state.size[1] / size[1], 1.0])
+    to_size = scaling(state.size[0] / size[0], state.size[1] / size[1])
     matrix = state.matrix @ to_size
     if not state.pending and state.fill is None and not matrix[2, :2].any() and not matrix[0, 1] and not matrix[1, 0]:
         # Crops, flips and resizes only: Pillow's own antialiased resize of the box, as v2's resize does.
@@ -265,7 +268,7 @@ def _render_state(state: _State, size: tuple[int, int], supersample: bool = True
         # Per side: a crop stretched along one side and squeezed along the other shrinks neither on the whole.
         work = _at_most_native(state.pending[0], matrix, size,
                                (max(work[0], round(least * size[0])), max(work[1], round(least * size[1]))))
-    to_work = np.diag([size[0] / work[0], size[1] / work[1], 1.0])
+    to_work = scaling(size[0] / work[0], size[1] / work[1])
     margin = 0
     blurs = [step for step in state.pending if step.kind == "blur"]
     if blurs:  # v2 blurred a larger picture: the tile's edge sees its neighbours, not a reflection
@@ -299,7 +302,7 @@ def _at_most_native(step: _Pixels, matrix: np.ndarray, size: tuple[int, int], wo
     """`work`, no finer along either side than the pixels of the picture `step` ran on: v2 ran the waiting steps
     on those and interpolated after them, where a finer work image interpolates first. A posterize to 2 bits
     before a crop that enlarged was 4.72 grey levels off v2 on the bundled photos, a strong jitter 2.13."""
-    to_step = np.linalg.inv(step.matrix) @ matrix  # tile pixels to the step's picture's
+    to_step = inverse(step.matrix) @ matrix  # tile pixels to the step's picture's
     native = (size[0] * math.hypot(to_step[0, 0], to_step[1, 0]), size[1] * math.hypot(to_step[0, 1], to_step[1, 1]))
     return min(work[0], max(1, round(native[0]))), min(work[1], max(1, round(native[1])))
 
@@ -330,7 +333,7 @@ def _warp(source: _Source, matrix: np.ndarray, size: tuple[int, int], fill: int 
                 break
             index = candidate
     level = levels[index]
-    matrix = np.diag([level.size[0] / full_w, level.size[1] / full_h, 1.0]) @ matrix
+    matrix = scaling(level.size[0] / full_w, level.size[1] / full_h) @ matrix
     if index == 0 and full_w * full_h > _WHOLE_ARRAY_PIXELS:  # the region and a margin, not 48 MB of array
         points = apply(matrix, corners(size))
         left = int(min(max(math.floor(points[:, 0].min()) - 2, 0), full_w - 1))
@@ -355,8 +358,7 @@ def _warp(source: _Source, matrix: np.ndarray, size: tuple[int, int], fill: int 
 def _apply_mask(pixels: np.ndarray, matrix: np.ndarray, size: tuple[int, int], fill: int) -> np.ndarray:
     """The pixels with `fill` where `matrix` maps their centres outside a step's input of `size`: that
     input's rectangle drawn back into the work image, a convex quadrilateral."""
-    inverse = np.linalg.inv(matrix)
-    moved = np.c_[corners(size), np.ones(4)] @ inverse.T
+    moved = np.c_[np.array(corners(size)), np.ones(4)] @ inverse(matrix).T
     if (moved[:, 2] <= 0).any():  # beyond the horizon: no quadrilateral to draw (not from v2's draws)
         return pixels
     quad = moved[:, :2] / moved[:, 2:3] - 0.5  # Pillow's pixel centres are OpenCV's integers
@@ -438,7 +440,7 @@ def _apply(pixels: np.ndarray, step: _Pixels, grey: int | None, matrix, size) ->
 
 def _ratio(step: _Pixels, matrix: np.ndarray, size: tuple[int, int]) -> float:
     """The blurred picture's pixels per work pixel (side)."""
-    low, high = scales(np.linalg.inv(step.matrix) @ matrix, size)
+    low, high = scales(inverse(step.matrix) @ matrix, size)
     return max(1e-6, (low + high) / 2)
 
 

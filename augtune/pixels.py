@@ -397,7 +397,8 @@ _LEVELS = np.arange(256, dtype=np.float32)
 
 def _blend_row(factor: float, base: int) -> np.ndarray:
     # Pillow's Image.blend: float32 base + alpha * (x - base), clipped, truncated to uint8.
-    return np.clip(np.float32(base) + np.float32(factor) * (_LEVELS - np.float32(base)), 0, 255).astype(np.uint8)
+    row = np.float32(base) + np.float32(factor) * (_LEVELS - np.float32(base))
+    return np.minimum(np.maximum(row, 0, out=row), 255, out=row).astype(np.uint8)  # np.clip's wrapper: half the time
 
 
 def _blend_table(factor: float, base: int) -> list[int]:

@@ -10,6 +10,7 @@ draws elsewhere (the policies draw inside `forward`, GaussianNoise inside its ke
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -83,6 +84,7 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 40 else text[:40] + "…"
 
 
+@functools.lru_cache(maxsize=256)  # a grid's samples mostly share sizes; building one was a tenth of a draw
 def _proxy(width: int, height: int) -> torch.Tensor:
     # make_params asks an input only for its size (and channels); an expanded scalar has any size for free.
     return tv_tensors.Image(torch.empty(1, 1, 1, dtype=torch.uint8).expand(3, height, width))

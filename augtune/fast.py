@@ -11,8 +11,9 @@ the pixels v2's kernels saw, and the result is averaged down to the tile. Statis
 Anything else runs v2's own kernel on the picture as it is at that step, rendered at its full size (and
 after it the warp starts again from that picture): equalize, autocontrast, sharpness, JPEG, the policies,
 ElasticTransform, mixing, a non-bilinear resize, reflected padding. Colour waiting when a step leaves part
-of its output uncovered (rotation, padding...) is rendered first too: the fill is not coloured in v2. AugMix,
-the slowest of them, runs on a copy of the picture three tiles wide where its output is the tile's.
+of its output uncovered (rotation, padding...) is rendered first too: the fill is not coloured in v2. The
+slowest of them that shrinking commutes with (AugMix, ElasticTransform, MixUp, CutMix: Op.on_a_copy) run on
+a copy of the picture three tiles wide where their output is the tile's.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from .warp import IDENTITY, Move, apply, corners, inverse, move, scales, scaling
 
 _LEVELS = np.arange(256)
 _SUPERSAMPLE_STEPS = 2.5  # work pixels per tile pixel (side) under a posterize's or solarize's jumps
-_REDUCED_TILES = 3  # how many tile sides AugMix's copy of a larger picture keeps (_augmix_copy_size)
+_REDUCED_TILES = 3  # how many tile sides the copy an op runs on keeps (_copy_size, Op.on_a_copy)
 _CV_INTERPOLATION = {"nearest": cv2.INTER_NEAREST, "bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC}
 
 
@@ -94,10 +95,11 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
         elif (pixels := _pixel_steps(step.op, transform, drawn.params)) is not None:
             state.pending += [_Pixels(kind, value, state.matrix, state.size, state.fill, state.masks)
                               for kind, value in pixels]
-        elif step.op == "AugMix" and (reduced := _augmix_copy_size(state, sample.drawn[index + 1:], max_side)):
+        elif (reduced := _copy_size(state, sample.drawn[index + 1:], max_side)) \
+                and (on_copy := op.on_a_copy(transform, drawn, state.size, reduced)) is not None:
             copy = _image(_render_state(state, reduced))
-            result = _render_one(op, transform, copy if copy.mode == "RGB" else copy.convert("RGB"), drawn, None,
-                                 scale=reduced[0] / state.size[0])
+            result = as_picture(_render_one(op, transform, copy if copy.mode == "RGB" else copy.convert("RGB"), on_copy,
+                                            partner))
             to_copy = scaling(reduced[0] / state.size[0], reduced[1] / state.size[1])
             state = _State(_Source(result), result, state.size, matrix=to_copy, amplified=_amplification(state) * op.amplifies(transform))
         else:
@@ -147,12 +149,13 @@ def _shrinks(later, size: tuple[int, int]) -> bool:
     return False
 
 
-def _augmix_copy_size(state: _State, later, max_side: int) -> tuple[int, int] | None:
-    """The size of the copy AugMix runs on where the picture is over _REDUCED_TILES times the tile's side and
-    AugMix's output goes to the tile as it is. v2 runs its float mix of up to 10 sub-ops on every pixel: 16 tiles
-    of a 12-MP photo took 50 s, near a grid worker's 60-s limit. From 1536 px for 512-px tiles, a tile was at
-    most 0.98 grey levels off v2 (mean 0.39) on the detailed 12-MP mosaic; from 1024 px, 1.72. A colour jitter
-    after it, on the copy, came to 3.3 (2.15 from the full picture): only where nothing follows."""
+def _copy_size(state: _State, later, max_side: int) -> tuple[int, int] | None:
+    """The size of the copy an op runs on (Op.on_a_copy) where the picture is over _REDUCED_TILES times the tile's
+    side and the op's output goes to the tile as it is. Whole-picture kernels of a 12-MP photo took 16 tiles
+    seconds to a minute: v2's AugMix 50 s (near a grid worker's 60-s limit), ElasticTransform's 14 s, MixUp's 5 s.
+    From 1536 px for 512-px tiles, an AugMix tile was at most 0.98 grey levels off v2 (mean 0.39) on the detailed
+    12-MP mosaic; from 1024 px, 1.72. A colour jitter after it, on the copy, came to 3.3 (2.15 from the full
+    picture): only where nothing follows."""
     if any(step.op != RANDOM_APPLY and drawn.params is not None for step, _, drawn in later):
         return None
     reduced = _capped(state.size, _REDUCED_TILES * max(_capped(state.size, max_side)))

@@ -6,7 +6,7 @@ the same run. Prints medians; asserts nothing.
 
 The policies run v2's own sub-op kernels (augtune.fast renders no policy through its warp): AutoAugment,
 RandAugment and TrivialAugment on the whole photo, on PIL, as v2 does. AugMix, whose chains run on tensors and
-mix in float, runs on a copy three tiles wide (fast._augmix_copy_size), and its Sharpness is
+mix in float, runs on a copy three tiles wide (fast._copy_size), and its Sharpness is
 `augtune.pixels.sharpened` (OpenCV's blur, v2's blend) instead of torch's conv2d: the last rows time that
 kernel alone against F.adjust_sharpness on the photo as a uint8 tensor.
 """

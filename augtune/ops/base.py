@@ -123,6 +123,12 @@ class Op:
         (pixels.photo_pixels_averaged)."""
         return 1.0
 
+    def on_a_copy(self, transform, drawn: Drawn, size: tuple[int, int], copy: tuple[int, int]) -> Drawn | None:
+        """The draw for running the op on a smaller copy (of `copy` pixels, width and height) of the picture of `size`
+        it was drawn for, where its output goes to a tile that small or smaller (augtune.fast): None where it must
+        see every pixel of the picture, as most kernels must to come out as v2's shrunk to the tile."""
+        return None
+
     # ------------------------------------------------------------------ settings
 
     def check(self, values: dict[str, Any]) -> dict[str, Any]:

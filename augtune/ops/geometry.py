@@ -277,6 +277,13 @@ class ElasticTransform(Op):
         params = {"displacement": torch.concat(fields, 1).permute([0, 2, 3, 1])}
         return Drawn(self.name, params, self.shown(transform, params, size))
 
+    def on_a_copy(self, transform, drawn, size, copy):
+        # The field is in units of the picture's half side (grid_sample's -1..1), the same at any size: averaged
+        # over each copy pixel's share of the picture, it moves the copy as the picture's pixels moved on average.
+        field = drawn.params["displacement"].permute(0, 3, 1, 2)
+        pooled = torch.nn.functional.adaptive_avg_pool2d(field, (copy[1], copy[0])).permute(0, 2, 3, 1)
+        return Drawn(drawn.op, {**drawn.params, "displacement": pooled.contiguous()}, drawn.shown)
+
     def shown(self, transform, params, size):
         # v2's displacement is in units of half the picture's side (grid_sample's -1..1): shown in pixels.
         dx, dy = params["displacement"].abs().mean(dim=(0, 1, 2)).tolist()

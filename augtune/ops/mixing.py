@@ -32,6 +32,9 @@ class _Mix(Op):
     def random_values(self, values):
         return ("lambda",)
 
+    def on_a_copy(self, transform, drawn, size, copy):
+        return drawn  # a blend of two pictures shrinks as the two shrunk, but for rounding
+
 
 def _pair(image, partner) -> tuple[torch.Tensor, torch.Tensor]:
     """The tile's picture and its partner as uint8 tensors (without a partner: the picture mirrored)."""
@@ -71,6 +74,13 @@ class CutMix(_Mix):
         params = transform.make_params([_proxy(*size)])
         x1, y1, x2, y2 = params["box"]
         return Drawn(self.name, params, {"lambda": params["lam_adjusted"], "box": f"{x1},{y1},{x2},{y2}"})
+
+    def on_a_copy(self, transform, drawn, size, copy):
+        # The box in the copy's pixels: its edges move by under a copy's pixel, a third of the tile's.
+        x1, y1, x2, y2 = drawn.params["box"]
+        sx, sy = copy[0] / size[0], copy[1] / size[1]
+        box = (round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy))
+        return Drawn(drawn.op, {**drawn.params, "box": box}, drawn.shown)
 
     def render(self, transform, image, drawn, partner=None):
         pixels, other = _pair(image, partner)

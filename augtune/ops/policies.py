@@ -224,8 +224,14 @@ class AugMix(_Policy):
                  "op1": chains[0][0][0]}
         return Drawn(self.name, params, shown)
 
-    def render(self, transform, image, drawn, scale: float = 1.0):
+    def on_a_copy(self, transform, drawn, size, copy):
+        # Its sub-ops are the same at any size (rotations about the centre, shears about the corner) but for the
+        # translations, by whole pixels of the picture they were drawn for: scaled in _apply.
+        return Drawn(drawn.op, {**drawn.params, "copy_scale": copy[0] / size[0]}, drawn.shown)
+
+    def render(self, transform, image, drawn):
         # AugMix.forward from the drawn values: the mix is computed in float on the uint8 picture.
+        scale = drawn.params.get("copy_scale", 1.0)
         pil = not isinstance(image, torch.Tensor)
         pixels = F.pil_to_tensor(image) if pil else image
         batch = pixels.reshape([1, *pixels.shape])

@@ -180,11 +180,11 @@ def _walk(drawn, steps, transforms, size, image=None, partner=None):
     return size, image
 
 
-def _render_one(op, transform, image, result, partner, **options):
+def _render_one(op, transform, image, result, partner):
     try:
         if op.family == "mixing":
             return op.render(transform, image, result, partner=_like(partner, image))
-        return op.render(transform, image, result, **options)
+        return op.render(transform, image, result)
     except (ValueError, TypeError, RuntimeError) as error:
         size = image.size if isinstance(image, Image.Image) else (image.shape[-1], image.shape[-2])
         raise _cannot_run(op, size, error) from None

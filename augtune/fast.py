@@ -104,9 +104,9 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
             state = _State(_Source(result), result, state.size, matrix=to_copy, amplified=_amplification(state) * op.amplifies(transform))
         else:
             result = _render_one(op, transform, _picture(state), drawn, partner)
-            if isinstance(result, Image.Image):
+            if isinstance(result, Image.Image) and not _last(sample.drawn[index + 1:]):
                 state = _State(_Source(result), result, result.size, amplified=_amplification(state) * op.amplifies(transform))
-            else:
+            else:  # a tensor, or the output: shrunk to the tile as v2's is, without building a pyramid for it
                 exact = result
     if exact is not None:
         picture, size = fitted(as_picture(exact), max_side), _size_of(exact)
@@ -156,10 +156,15 @@ def _copy_size(state: _State, later, max_side: int) -> tuple[int, int] | None:
     From 1536 px for 512-px tiles, an AugMix tile was at most 0.98 grey levels off v2 (mean 0.39) on the detailed
     12-MP mosaic; from 1024 px, 1.72. A colour jitter after it, on the copy, came to 3.3 (2.15 from the full
     picture): only where nothing follows."""
-    if any(step.op != RANDOM_APPLY and drawn.params is not None for step, _, drawn in later):
+    if not _last(later):
         return None
     reduced = _capped(state.size, _REDUCED_TILES * max(_capped(state.size, max_side)))
     return None if reduced == state.size else reduced
+
+
+def _last(later) -> bool:
+    """Whether none of the steps `later` does anything: what comes before them is the tile."""
+    return not any(step.op != RANDOM_APPLY and drawn.params is not None for step, _, drawn in later)
 
 
 def _moved(state: _State, found: Move, shrinks_later: bool) -> _State:

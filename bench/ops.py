@@ -3,9 +3,9 @@
 picture, measured in the same run. A grid worker gives up on a grid after 60 s: this finds the ops near that.
 Prints medians; asserts nothing.
 
-    python bench/ops.py [--repeats 1] [--ops JPEG,ElasticTransform]     # about 10 minutes for every op
+    python bench/ops.py [--repeats 3] [--ops JPEG,ElasticTransform]     # about 6 minutes for every op
 
-Plain v2 runs the op on the whole picture for 2 samples and the time is scaled to 16 (a whole grid of v2's
+Plain v2 runs the op on the whole picture for 4 samples and the time is scaled to 16 (a whole grid of v2's
 ElasticTransform at 12 MP takes minutes); each sample is shrunk to the tile, as Explore's tiles are. Ops
 that need a batch (MixUp, CutMix) mix with the picture mirrored, as Explore's grid does without a partner.
 """
@@ -31,7 +31,7 @@ from augtune import AugSpec  # noqa: E402
 from augtune.ops import OPS, parse_steps  # noqa: E402
 
 TILES = 16
-V2_SAMPLES = 2
+V2_SAMPLES = 4
 TILE_SIDE = 512  # Explore's tile (service.explore_html.TILE_MAX_SIDE)
 sys.path.insert(0, str(ROOT / "bench"))
 from policies import photo  # noqa: E402  the four bundled photos in a 4032 x 3024 mosaic
@@ -53,7 +53,7 @@ def v2_grid_s(image: Image.Image, spec: AugSpec) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--ops", default="", help="comma-separated op names (default: every registered op)")
     args = parser.parse_args()
     names = [name for name in args.ops.split(",") if name] or list(OPS)

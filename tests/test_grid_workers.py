@@ -116,6 +116,30 @@ def test_the_workers_sentence_reaches_the_server_and_the_worker_lives_on(workers
     assert workers.ready == 2
 
 
+def test_a_grid_past_the_time_limit_gets_a_sentence_and_is_not_drawn_again_in_the_server(monkeypatch):
+    """A pipeline too slow for the picture (GaussianNoise on a 12-MP photo: 18 s a grid) must not be drawn a second
+    time, without a limit, in the process that serves the class: the student gets a sentence in the page's language,
+    and the worker is replaced."""
+    pool = GridWorkers(1, explore_html.render_grid, picture_bytes=256 * 2**20)
+    drawn_here = []
+    monkeypatch.setattr(pool, "_draw", lambda *args: drawn_here.append(args))
+    try:
+        assert pool.wait_until_ready()
+        picture, digest = _picture(8, size=(1600, 1200))
+        slow = AugSpec.from_dict({"steps": [{"op": "GaussianNoise"}], "samples": 16, "seed": 1})
+        monkeypatch.setattr(grid_workers, "ANSWER_TIMEOUT_S", 0.2)
+        for locale, sentence in (("en", "took more than 0.2 s on this picture"), ("zh-CN", "超过了 0.2 秒")):
+            with pytest.raises(ValueError, match=sentence):
+                pool.render(picture, digest, slow, locale)
+            assert pool.wait_until_ready(), "no new worker took the stopped one's place"
+        assert drawn_here == []
+        monkeypatch.setattr(grid_workers, "ANSWER_TIMEOUT_S", 60.0)
+        spec = AugSpec(samples=2, seed=4)
+        assert pool.render(picture, digest, spec, "en") == explore_html.render_grid(picture, spec, "en")
+    finally:
+        pool.close()
+
+
 def test_killed_workers_cost_nobody_an_error_and_are_replaced():
     pool = GridWorkers(2, explore_html.render_grid, picture_bytes=64 * 2**20)
     try:

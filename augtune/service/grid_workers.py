@@ -36,6 +36,7 @@ from augtune.ops.steps import render_tiles_in_this_thread
 from augtune.spec import AugSpec
 
 from .explore_html import render_grid
+from .i18n import text
 from .memory import return_freed_memory, share_the_heap_between_threads
 from .pictures import IMAGE_CACHE_IDLE_S, Pictures, image_bytes
 
@@ -43,7 +44,8 @@ DEFAULT_COUNT = min(4, os.cpu_count() or 1)
 PROCESS_NAME = "augtune-grids"
 START_TIMEOUT_S = 120.0  # importing torch on a busy 2-core machine takes seconds, not minutes
 HOLDER_WAIT_S = 0.5  # a few grids: less than sending a photo to another worker and building its caches there
-ANSWER_TIMEOUT_S = 60.0  # a grid takes ~0.1 s; a worker silent this long is stuck and is replaced
+ANSWER_TIMEOUT_S = 60.0  # a grid takes ~0.1 s (GaussianNoise's of a 12-MP photo 18 s: bench/ops.py); a worker
+# silent this long is stuck, or the pipeline too slow for the picture: it is replaced and the student told
 RESTART_WINDOW_S = 60.0
 _KNOWN_PICTURES = 1_000  # how many digests the server remembers per worker (the worker says when it lacks one)
 
@@ -122,7 +124,11 @@ class GridWorkers:
             answer = worker.ask(("grid", digest, spec.to_json(), locale, None if digest in worker.pictures else _payload(image)))
             if answer[0] == "missing":  # it dropped the picture since (its own memory budget)
                 answer = worker.ask(("grid", digest, spec.to_json(), locale, _payload(image)))
-        except (EOFError, OSError, TimeoutError):
+        except TimeoutError:
+            # Drawn again here it would take as long, with no limit, in the process that serves everyone.
+            self._lose(worker)
+            raise ValueError(text(locale, "error.grid_too_slow", seconds=f"{ANSWER_TIMEOUT_S:g}")) from None
+        except (EOFError, OSError):
             self._lose(worker)
             return self._draw(image, spec, locale)
         worker.holds(digest)

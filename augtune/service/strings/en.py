@@ -139,6 +139,8 @@ STRINGS: dict[str, str] = {
     "error.truncated": "The image file is incomplete (truncated); please upload it again.",
     "error.damaged": "The image file is damaged and could not be decoded.",
     "error.gone": "The image is no longer on the server; please upload it again.",
+    "error.grid_too_slow": "This pipeline took more than {seconds} s on this picture and was stopped; try a smaller "
+                           "picture, fewer tiles, or fewer slow steps (GaussianNoise, ElasticTransform, AugMix).",
     "error.settings_file": "Please choose a settings file (.json).",
     # ------------------------------------------------------------ Fine-tune tab
     "ft.tab": "Fine-tune",

@@ -135,6 +135,8 @@ STRINGS: dict[str, str] = {
     "error.truncated": "图片文件不完整，请重新上传。",
     "error.damaged": "图片文件已损坏，无法解码。",
     "error.gone": "服务器上已没有这张图片，请重新上传。",
+    "error.grid_too_slow": "这条流水线处理这张图片超过了 {seconds} 秒，已被停止；请换一张较小的图片、减少样本数，"
+                           "或减少较慢的步骤（GaussianNoise、ElasticTransform、AugMix）。",
     "error.settings_file": "请选择一个设置文件（.json）。",
     # ------------------------------------------------------------ Fine-tune tab
     "ft.tab": "微调",

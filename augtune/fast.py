@@ -97,9 +97,9 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
                               for kind, value in pixels]
         elif (reduced := _copy_size(state, sample.drawn[index + 1:], max_side)) \
                 and (on_copy := op.on_a_copy(transform, drawn, state.size, reduced)) is not None:
-            copy = _image(_render_state(state, reduced))
-            result = as_picture(_render_one(op, transform, copy if copy.mode == "RGB" else copy.convert("RGB"), on_copy,
-                                            partner))
+            smaller = _image(_render_state(state, reduced))
+            result = as_picture(_render_one(op, transform, smaller if smaller.mode == "RGB" else smaller.convert("RGB"),
+                                            on_copy, partner))
             to_copy = scaling(reduced[0] / state.size[0], reduced[1] / state.size[1])
             state = _State(_Source(result), result, state.size, matrix=to_copy, amplified=_amplification(state) * op.amplifies(transform))
         else:

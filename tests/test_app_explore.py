@@ -276,6 +276,30 @@ def test_core_errors_are_told_in_the_widgets_words_and_both_languages():
     assert localize_error(cases["min_max"], "zh-CN") == "“裁剪面积下限”（0.9）不能大于“裁剪面积上限”（0.5）。"
 
 
+def _step_error(steps, picture_size=(320, 240)) -> str:
+    with pytest.raises(ValueError) as caught:
+        sample_grid(Image.new("RGB", picture_size), AugSpec.from_dict({"steps": steps, "samples": 2}))
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("steps, picture_size, chinese", [
+    ([{"op": "RandomZoomOut", "side_range": [1.0, 4.0]}], (4000, 3000), "超过允许的 50 百万像素"),
+    ([{"op": "RandomCrop", "size": 500}], (320, 240), "RandomCrop 无法处理 320 x 240 像素的图片"),
+    ([{"op": "MixUp"}, {"op": "RandomInvert"}], (320, 240), "只能作为最后一步"),
+    ([{"op": "GaussianBlur", "kernel_size": 4}], (320, 240), "必须是奇数"),
+    ([{"op": "RandAugment", "magnitude": 9, "num_magnitude_bins": 5}], (320, 240), "必须小于 num_magnitude_bins（5）"),
+    ([{"op": "AugMix", "chain_depth": 0}], (320, 240), "或至少为 1"),
+    ([{"op": "Nope"}], (320, 240), "第 1 步：没有名为 'Nope' 的操作"),
+    ([{"op": "RandomInvert"}] * 33, (320, 240), "步骤列表 有 33 个步骤；最多允许 32 个"),
+])
+def test_a_pipelines_own_refusals_are_said_in_both_languages(steps, picture_size, chinese):
+    """The sentences of augtune.ops that the step editor (or a settings file) can reach, raised for real: English as
+    the core says it, Chinese on a Chinese page."""
+    message = _step_error(steps, picture_size)
+    assert localize_error(message, "en") == message
+    assert chinese in localize_error(message, "zh-CN"), localize_error(message, "zh-CN")
+
+
 def test_settings_file_and_image_errors_are_translated():
     for bad in ("{nope", '{"colour": 1}', "[]"):
         with pytest.raises(ValueError) as caught:

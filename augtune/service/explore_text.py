@@ -59,6 +59,18 @@ _ERROR_PATTERNS = [
     (re.compile(r"^The image file is incomplete"), "error.truncated"),
     (re.compile(r"^The image file is damaged"), "error.damaged"),
     (re.compile(r"^No image file at "), "error.gone"),
+    # Pipelines of steps (augtune.ops): an op's name and params are torchvision's in both languages.
+    (re.compile(r"^(?P<op>\w+) would make a picture of (?P<width>\d+) x (?P<height>\d+) pixels, more than the "
+                r"(?P<limit>[\d.]+) megapixels allowed"), "error.step_too_large"),
+    (re.compile(r"^(?P<op>\w+) cannot run on a picture of (?P<width>\d+) x (?P<height>\d+) pixels: (?P<reason>.*)\.$",
+                re.S), "error.step_cannot_run"),
+    (re.compile(r"^MixUp and CutMix mix a batch, so they can only be the last step\.$"), "error.mix_last"),
+    (re.compile(r"^GaussianBlur\.kernel_size must be odd, got (?P<value>\d+)\.$"), "error.kernel_odd"),
+    (re.compile(r"^RandAugment\.magnitude must be below num_magnitude_bins \((?P<bins>\d+)\), got (?P<value>\d+)\.$"),
+     "error.magnitude_bins"),
+    (re.compile(r"^AugMix\.chain_depth must be -1"), "error.chain_depth"),
+    (re.compile(r"^(?P<where>.+?): there is no op (?P<name>.+?); the ops are (?P<ops>.+)\.$", re.S), "error.no_op"),
+    (re.compile(r"^(?P<where>.+?) has (?P<count>\d+) steps; at most (?P<limit>\d+) are allowed\.$"), "error.too_many_steps"),
 ]
 _LABEL_KEYS = {name: f"{name}.label" for name in FIELDS}
 
@@ -75,6 +87,10 @@ def localize_error(message: str, locale: str = "en") -> str:
             for name in ("low_field", "high_field"):
                 if values.get(name) in _LABEL_KEYS:
                     values[name] = text(locale, _LABEL_KEYS[values[name]])
+            if "where" in values:  # augtune.ops.parse_steps names the step it refuses: "step 2", "steps"
+                number = re.fullmatch(r"step (\d+)", values["where"])
+                if number or values["where"] == "steps":
+                    values["where"] = text(locale, "where.step", number=number.group(1)) if number else text(locale, "where.steps")
             if key == "error.center":
                 values["resize_field"] = text(locale, "resize_size.label")
                 values["crop_field"] = text(locale, "crop_size.label")

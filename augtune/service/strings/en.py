@@ -142,6 +142,17 @@ STRINGS: dict[str, str] = {
     "error.grid_too_slow": "This pipeline took more than {seconds} s on this picture and was stopped; try a smaller "
                            "picture, fewer tiles, or fewer slow steps (GaussianNoise, ElasticTransform, AugMix).",
     "error.settings_file": "Please choose a settings file (.json).",
+    "error.step_too_large": "{op} would make a picture of {width} x {height} pixels, more than the {limit} megapixels "
+                            "allowed; put a crop or resize before it, or make it smaller.",
+    "error.step_cannot_run": "{op} cannot run on a picture of {width} x {height} pixels: {reason}.",
+    "error.mix_last": "MixUp and CutMix mix a batch, so they can only be the last step.",
+    "error.kernel_odd": "GaussianBlur.kernel_size must be odd, got {value}.",
+    "error.magnitude_bins": "RandAugment.magnitude must be below num_magnitude_bins ({bins}), got {value}.",
+    "error.chain_depth": "AugMix.chain_depth must be -1 (1 to 3 at random) or at least 1, got 0.",
+    "error.no_op": "{where}: there is no op {name}; the ops are {ops}.",
+    "error.too_many_steps": "{where} has {count} steps; at most {limit} are allowed.",
+    "where.step": "step {number}",
+    "where.steps": "steps",
     # ------------------------------------------------------------ Fine-tune tab
     "ft.tab": "Fine-tune",
     "ft.intro": (

@@ -138,6 +138,17 @@ STRINGS: dict[str, str] = {
     "error.grid_too_slow": "这条流水线处理这张图片超过了 {seconds} 秒，已被停止；请换一张较小的图片、减少样本数，"
                            "或减少较慢的步骤（GaussianNoise、ElasticTransform、AugMix）。",
     "error.settings_file": "请选择一个设置文件（.json）。",
+    "error.step_too_large": "{op} 会生成 {width} x {height} 像素的图片，超过允许的 {limit} 百万像素；"
+                            "请在它之前加一个裁剪或缩放，或把它的参数调小。",
+    "error.step_cannot_run": "{op} 无法处理 {width} x {height} 像素的图片（torchvision：{reason}）。",
+    "error.mix_last": "MixUp 和 CutMix 混合的是一个批次，只能作为最后一步。",
+    "error.kernel_odd": "GaussianBlur.kernel_size 必须是奇数，当前为 {value}。",
+    "error.magnitude_bins": "RandAugment.magnitude 必须小于 num_magnitude_bins（{bins}），当前为 {value}。",
+    "error.chain_depth": "AugMix.chain_depth 必须是 -1（随机取 1 到 3）或至少为 1，当前为 0。",
+    "error.no_op": "{where}：没有名为 {name} 的操作；可用的操作有 {ops}。",
+    "error.too_many_steps": "{where} 有 {count} 个步骤；最多允许 {limit} 个。",
+    "where.step": "第 {number} 步",
+    "where.steps": "步骤列表",
     # ------------------------------------------------------------ Fine-tune tab
     "ft.tab": "微调",
     "ft.intro": (

@@ -269,11 +269,12 @@ class ElasticTransform(Op):
         width, height = size
         fields = []
         for axis, side in ((0, width), (1, height)):
-            field = torch.rand(1, 1, height, width) * 2 - 1
+            # In place, v2's very operations in its order (the same floats): a 12-MP field's copies took 50 ms.
+            field = torch.rand(1, 1, height, width).mul_(2).sub_(1)
             if transform.sigma[axis] > 0.0:
                 kernel = int(8 * transform.sigma[axis] + 1) | 1
                 field = _gaussian_blur(field, kernel, transform.sigma)
-            fields.append(field * transform.alpha[axis] / side)
+            fields.append(field.mul_(transform.alpha[axis]).div_(side))
         params = {"displacement": torch.concat(fields, 1).permute([0, 2, 3, 1])}
         return Drawn(self.name, params, self.shown(transform, params, size))
 

@@ -24,6 +24,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 from . import fast
+from .ops.base import _proxy
 from .ops.registry import OPS
 from .ops.steps import (_flat, build_steps, draw_sample, sample_steps, seeded, sample_values, steps_params,
                          steps_values, tile_pool)
@@ -193,18 +194,13 @@ def _outline(geometry: _Geometry) -> list[list[float]]:
     return [[left, top], [right, top], [right, bottom], [left, bottom]]
 
 
-def _shape_proxy(width: int, height: int) -> torch.Tensor:
-    # make_params only asks an input for its size; an expanded scalar has any size for free.
-    return torch.empty(1, 1, 1, dtype=torch.uint8).expand(3, height, width)
-
-
 def _draw(transforms: list[Any], image_size: tuple[int, int]) -> _Plan:
     width, height = image_size
     geometry = _Geometry(0.0, 0.0, float(width), float(height), width, height)
     plan = _Plan(geometry=geometry)
     params = plan.params
     for transform in transforms:
-        proxy = [_shape_proxy(geometry.width, geometry.height)]
+        proxy = [_proxy(geometry.width, geometry.height)]
         if isinstance(transform, (v2.RandomHorizontalFlip, v2.RandomVerticalFlip)):
             # Mirrors _RandomApplyTransform.forward: one torch.rand(1) decides, then make_params.
             applied = bool(torch.rand(1) < transform.p)

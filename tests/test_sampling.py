@@ -171,6 +171,24 @@ def test_contrasts_grey_from_the_pictures_colours_is_its_pixels_grey(image_name,
     assert len(source.colours.counts) < min(pixels.shape[0] * pixels.shape[1], 250_000) / 5
 
 
+@pytest.mark.parametrize("factor", [-0.5, -0.13, 0.0, 0.27, 0.5])
+def test_the_hue_shift_in_strips_is_torchvisions_and_the_same_as_in_one_piece(factor):
+    """The hue shift runs a strip of rows at a time (for the cache): a picture of several strips, in RGBX as the
+    work images are, comes out as in one piece, and within a rounding of torchvision's kernel on PIL (a byte of hue, where
+    Pillow's float32 and OpenCV's differ on which side of a whole byte a pixel's hue falls, moves it up to 4 levels)."""
+    from torchvision.transforms.v2 import functional as F
+
+    from augtune.pixels import _STRIP_PIXELS, _rgbx, _shift_hue_array, _shifted_hue
+
+    image = load_image(ROOT / "assets" / "astronaut.png").resize((401, 3 * _STRIP_PIXELS // 401 + 7))
+    pixels = _rgbx(image)
+    shifted = _shift_hue_array(pixels, factor)
+    assert np.array_equal(shifted, _shifted_hue(pixels, factor))
+    expected = np.asarray(F.adjust_hue(image, factor)).astype(np.int16)
+    off = np.abs(shifted.astype(np.int16) - expected)
+    assert off.mean() < 0.02 and (off > 0).mean() < 0.01 and (off > 1).mean() < 0.002  # measured: 0.003-0.007, 0.1-0.6 %, 0.07-0.08 %
+
+
 @pytest.mark.parametrize("spec", [AugSpec(crop_size=224), PRESETS["hotdog_test"], PRESETS["color_aug"]])
 def test_replay_holds_on_a_12_megapixel_photo(photo_12mp, spec):
     """The fast path resamples from a reduced copy; it must still replay the pipeline."""

@@ -417,12 +417,14 @@ def _shift_hue_array(pixels: np.ndarray, factor: float) -> np.ndarray:
     2.3-2.4 grey levels per tile (bench/replay.py, strong and crop-then-colour). Pillow's own round trip is exact
     but took 10 times as long.
 
-    A strip of rows at a time: the float copies of a whole work image (3 MB each for 448 x 448) left the core's
-    cache between one OpenCV call and the next, and strips of about _STRIP_PIXELS took 0.80 ms where the whole
-    took 1.42 (0.45 vs 0.62 at 336 x 336, the same at 200 x 200; one thread, the cat).
+    A large picture a strip of rows at a time: the float copies of a whole work image (3 MB each for 448 x 448)
+    left the core's cache between one OpenCV call and the next, and strips of about _STRIP_PIXELS took 0.80 ms
+    where the whole took 1.42 (0.45 vs 0.62 at 336 x 336; one thread, the cat). Not a smaller one: each strip
+    is another few calls that let go of the GIL and take it back, and two tile threads then wait on each other
+    (a 280 x 280 work image: 0.31 vs 0.35 ms in one thread, but the cat's grid in two took 6 % longer).
     """
     rows = max(1, _STRIP_PIXELS // pixels.shape[1])
-    if pixels.shape[0] <= rows:
+    if pixels.shape[0] <= 4 * rows:
         return _shifted_hue(pixels, factor)
     shifted = np.empty((*pixels.shape[:2], 3), np.uint8)
     for top in range(0, pixels.shape[0], rows):

@@ -93,16 +93,21 @@ def sample_grid(
         return _steps_grid(image, spec.steps, n, seed, max_side, partner, tuple(source_size or image.size))
     source = _source_for(image)
     source_size = tuple(source_size or image.size)
-    pipeline, outlines, parts = build_pipeline(spec), [], []
-    with seeded(seed):
-        for count in ((n + 1) // 2, n // 2):  # two threads' shares: the first renders while the second is drawn
-            plans = [_draw(pipeline.transforms, source_size) for _ in range(count)]
-            outlines += [_outline(plan.geometry) for plan in plans]
-            if source_size != image.size:
-                for plan in plans:
-                    plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
-            parts.append(tile_pool().submit(_render_all, source, plans, max_side))
-    tiles = [tile for part in parts for tile in part.result()]
+    pipeline, outlines = build_pipeline(spec), []
+
+    def drawn(count: int) -> list[_Plan]:
+        plans = [_draw(pipeline.transforms, source_size) for _ in range(count)]
+        outlines.extend(_outline(plan.geometry) for plan in plans)  # in the photo's pixels
+        if source_size != image.size:
+            for plan in plans:
+                plan.geometry.rescale(image.size[0] / source_size[0], image.size[1] / source_size[1])
+        return plans
+
+    with seeded(seed):  # two shares: a tile thread renders the first while this thread draws the second
+        rendering = tile_pool().submit(_render_all, source, drawn((n + 1) // 2), max_side)
+        second = drawn(n // 2)
+    tiles = _render_all(source, second, max_side)  # and then renders it
+    tiles = rendering.result() + tiles
     if spec.steps is not None:  # the lesson's kind of ops, each once: the fast path, told as the steps' values
         tiles = [Tile(tile.image, {"steps": _as_steps_params(spec.steps, tile.params), "crop_box": tile.params.get("crop_box"),
                                    "outline": outline}) for tile, outline in zip(tiles, outlines)]

@@ -180,7 +180,7 @@ def test_the_hue_shift_in_strips_is_torchvisions_and_the_same_as_in_one_piece(fa
 
     from augtune.pixels import _STRIP_PIXELS, _rgbx, _shift_hue_array, _shifted_hue
 
-    image = load_image(ROOT / "assets" / "astronaut.png").resize((401, 3 * _STRIP_PIXELS // 401 + 7))
+    image = load_image(ROOT / "assets" / "astronaut.png").resize((401, 6 * _STRIP_PIXELS // 401 + 7))
     pixels = _rgbx(image)
     shifted = _shift_hue_array(pixels, factor)
     assert np.array_equal(shifted, _shifted_hue(pixels, factor))

@@ -251,9 +251,10 @@ def _draw(transforms: list[Any], image_size: tuple[int, int]) -> _Plan:
 
 def _render_all(source: _Source, plans: list[_Plan], max_side: int) -> list[Tile]:
     """The tiles of `plans`, drawn beforehand and rendered a kernel at a time across the tiles: all the work
-    images, then all the jitters, then all the resizes. Each library's code and tables then stay in the
-    core's caches: drawing and rendering tile by tile, in turn, took 34 ms of CPU for the lesson's grid of the
-    cat where this takes 26 (one thread; a cold call of torch's resize alone took 0.27 ms, a warm one 0.14)."""
+    images, then all the jitters, then all the resizes (in groups of _GROUP_PIXELS). Each library's code and
+    tables then stay in the core's caches: drawing and rendering tile by tile, in turn, took 34 ms of CPU for
+    the lesson's grid of the cat where this takes 26 (one thread; a cold call of torch's resize alone took
+    0.27 ms, a warm one 0.14)."""
     sizes = [_tile_size(plan.output_size, max_side) for plan in plans]
     tiles: list[Tile | None] = [None] * len(plans)
     supersampled_ones = []
@@ -270,21 +271,39 @@ def _render_all(source: _Source, plans: list[_Plan], max_side: int) -> list[Tile
     # work image of more pixels (pixels.supersampled), in OpenCV on arrays, then averaged down by Pillow's
     # antialiased filter (OpenCV's INTER_AREA moved the worst replayed tile from 1.9 to 2.9 grey levels, its
     # linear downscale reached 2.04 on the astronaut).
-    works, greys = [], []
+    works, greys = {}, {}
     for index in supersampled_ones:
         plan = plans[index]
         factor = supersampled(max(plan.params.get(name, 1.0) for name in ("brightness", "contrast", "saturation")))
-        works.append(_supersampled_size(plan.geometry, sizes[index], factor))
-        greys.append(source.colours.grey_after(plan.jitter) if "contrast" in plan.params else None)
-    arrays = [source.sample(plans[index].geometry, work) for index, work in zip(supersampled_ones, works)]
-    arrays = [_jitter_array(pixels, plans[index].jitter, grey)
-              for pixels, index, grey in zip(arrays, supersampled_ones, greys)]
-    arrays = [pixels if work == sizes[index] else resized(pixels, sizes[index])
-              for pixels, index, work in zip(arrays, supersampled_ones, works)]
-    for pixels, index in zip(arrays, supersampled_ones):
-        tile = _image(pixels)
-        tiles[index] = Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plans[index].params)
+        works[index] = _supersampled_size(plan.geometry, sizes[index], factor)
+        greys[index] = source.colours.grey_after(plan.jitter) if "contrast" in plan.params else None
+    for group in _by_pixels(supersampled_ones, works):
+        arrays = [source.sample(plans[index].geometry, works[index]) for index in group]
+        arrays = [_jitter_array(pixels, plans[index].jitter, greys[index]) for pixels, index in zip(arrays, group)]
+        arrays = [pixels if works[index] == sizes[index] else resized(pixels, sizes[index])
+                  for pixels, index in zip(arrays, group)]
+        for pixels, index in zip(arrays, group):
+            tile = _image(pixels)
+            tiles[index] = Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plans[index].params)
     return tiles
+
+
+# Work images alive at once, in pixels (4 bytes each): 32 tiles of 512 px under a strong jitter would hold 300 MB.
+_GROUP_PIXELS = 1 << 22
+
+
+def _by_pixels(indices: list[int], works: dict[int, tuple[int, int]]) -> list[list[int]]:
+    """`indices` in runs of work images of at most _GROUP_PIXELS together (one, however large, at least)."""
+    groups: list[list[int]] = []
+    total = _GROUP_PIXELS
+    for index in indices:
+        pixels = works[index][0] * works[index][1]
+        if total + pixels > _GROUP_PIXELS:
+            groups.append([])
+            total = 0
+        groups[-1].append(index)
+        total += pixels
+    return groups
 
 
 def _tile_size(output_size: tuple[int, int], max_side: int) -> tuple[int, int]:

@@ -224,6 +224,23 @@ def test_same_inputs_same_tiles_bit_for_bit(cat):
     assert [t.params for t in first] != [t.params for t in other]
 
 
+def test_tiles_rendered_in_groups_of_work_images_are_the_same_as_all_at_once(cat, monkeypatch):
+    """The tiles' work images are rendered a kernel at a time in groups bounded in pixels (memory): one tile a group,
+    in one thread or two, gives the very tiles of one group for all."""
+    from augtune import sampling
+    from augtune.ops import steps
+
+    spec = AugSpec(brightness=0.9, contrast=0.9, saturation=0.9, hue=0.5, crop_size=128)
+    together = sample_grid(cat, spec, 9, 5)
+    monkeypatch.setattr(sampling, "_GROUP_PIXELS", 1)
+    apart = sample_grid(cat, spec, 9, 5)
+    monkeypatch.setattr(steps, "_tile_pool", steps._InThisThread())
+    in_one_thread = sample_grid(cat, spec, 9, 5)
+    for tiles in (apart, in_one_thread):
+        assert [t.params for t in tiles] == [t.params for t in together]
+        assert all(a.image.tobytes() == b.image.tobytes() for a, b in zip(tiles, together))
+
+
 def test_sampling_leaves_the_global_rng_alone(cat):
     torch.manual_seed(42)
     expected = torch.rand(3)

@@ -111,7 +111,7 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
     if exact is not None:
         picture, size = fitted(as_picture(exact), max_side), _size_of(exact)
     else:
-        picture = _image(_render_state(state, _capped(state.size, max_side)))
+        picture = _image(_render_state(state, capped(state.size, max_side)))
         picture = picture if picture.mode == "RGB" else picture.convert("RGB")
         size = state.size
     return picture, None if outline is None else apply(outline, corners(size)).tolist()
@@ -121,14 +121,15 @@ def _size_of(picture) -> tuple[int, int]:
     return picture.size if isinstance(picture, Image.Image) else (picture.shape[-1], picture.shape[-2])
 
 
-def _capped(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+def capped(size: tuple[int, int], max_side: int) -> tuple[int, int]:
+    """`size` (width, height) scaled down to `max_side` on its long side where it is longer: a tile's cap."""
     scale = min(1.0, max_side / max(size))
     return max(1, math.floor(size[0] * scale + 0.5)), max(1, math.floor(size[1] * scale + 0.5))
 
 
 def fitted(picture: Image.Image, max_side: int) -> Image.Image:
     """`picture`, downscaled to `max_side` on its long side where it is longer (a tile's cap)."""
-    size = _capped(picture.size, max_side)
+    size = capped(picture.size, max_side)
     return picture if size == picture.size else picture.resize(size, Image.Resampling.BILINEAR)
 
 
@@ -158,7 +159,7 @@ def _copy_size(state: _State, later, max_side: int) -> tuple[int, int] | None:
     picture): only where nothing follows."""
     if not _last(later):
         return None
-    reduced = _capped(state.size, _REDUCED_TILES * max(_capped(state.size, max_side)))
+    reduced = capped(state.size, _REDUCED_TILES * max(capped(state.size, max_side)))
     return None if reduced == state.size else reduced
 
 

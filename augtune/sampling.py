@@ -13,7 +13,6 @@ whole image.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,7 +254,7 @@ def _render_all(source: _Source, plans: list[_Plan], max_side: int) -> list[Tile
     tables then stay in the core's caches: drawing and rendering tile by tile, in turn, took 34 ms of CPU for
     the lesson's grid of the cat where this takes 26 (one thread; a cold call of torch's resize alone took
     0.27 ms, a warm one 0.14)."""
-    sizes = [_tile_size(plan.output_size, max_side) for plan in plans]
+    sizes = [fast.capped(plan.output_size, max_side) for plan in plans]
     tiles: list[Tile | None] = [None] * len(plans)
     supersampled_ones = []
     for index, (plan, size) in enumerate(zip(plans, sizes)):
@@ -304,12 +303,6 @@ def _by_pixels(indices: list[int], works: dict[int, tuple[int, int]]) -> list[li
         groups[-1].append(index)
         total += pixels
     return groups
-
-
-def _tile_size(output_size: tuple[int, int], max_side: int) -> tuple[int, int]:
-    width, height = output_size
-    scale = min(1.0, max_side / max(width, height))
-    return max(1, math.floor(width * scale + 0.5)), max(1, math.floor(height * scale + 0.5))
 
 
 def _supersampled_size(geometry: _Geometry, size: tuple[int, int], factor: float) -> tuple[int, int]:

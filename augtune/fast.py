@@ -98,8 +98,7 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
         elif (reduced := _copy_size(state, sample.drawn[index + 1:], max_side)) \
                 and (on_copy := op.on_a_copy(transform, drawn, state.size, reduced)) is not None:
             smaller = _image(_render_state(state, reduced))
-            result = as_picture(_render_one(op, transform, smaller if smaller.mode == "RGB" else smaller.convert("RGB"),
-                                            on_copy, partner))
+            result = as_picture(_render_one(op, transform, smaller, on_copy, partner))
             to_copy = scaling(reduced[0] / state.size[0], reduced[1] / state.size[1])
             state = _State(_Source(result), result, state.size, matrix=to_copy, amplified=_amplification(state) * op.amplifies(transform))
         else:
@@ -112,7 +111,6 @@ def render(image: Image.Image, sample: Sample, source: _Source, max_side: int, p
         picture, size = fitted(as_picture(exact), max_side), _size_of(exact)
     else:
         picture = _image(_render_state(state, capped(state.size, max_side)))
-        picture = picture if picture.mode == "RGB" else picture.convert("RGB")
         size = state.size
     return picture, None if outline is None else apply(outline, corners(size)).tolist()
 
@@ -247,8 +245,7 @@ def _picture(state: _State) -> Image.Image:
     """The state's picture at its own size (the image itself where nothing has happened to it yet)."""
     if not state.pending and state.size == state.picture.size and np.array_equal(state.matrix, IDENTITY):
         return state.picture
-    picture = _image(_render_state(state, state.size))
-    return picture if picture.mode == "RGB" else picture.convert("RGB")
+    return _image(_render_state(state, state.size))
 
 
 def _render_state(state: _State, size: tuple[int, int], supersample: bool = True) -> np.ndarray:

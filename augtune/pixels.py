@@ -294,10 +294,11 @@ def _rgbx(image: Image.Image) -> np.ndarray:
 
 
 def _image(pixels: np.ndarray) -> Image.Image:
-    """An RGB(X) array back as an RGB picture; an RGBX one stays RGBX (Pillow's resize treats it as RGB)."""
+    """An RGB(X) array back as an RGB picture (an RGBX one read as Pillow's own layout, then converted)."""
     if pixels.shape[2] == 3:
         return Image.fromarray(pixels, "RGB")
-    return Image.frombuffer("RGBX", (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels), "raw", "RGBX", 0, 1)
+    return Image.frombuffer("RGBX", (pixels.shape[1], pixels.shape[0]), np.ascontiguousarray(pixels), "raw", "RGBX", 0,
+                            1).convert("RGB")
 
 
 def resized(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:

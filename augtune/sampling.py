@@ -282,8 +282,7 @@ def _render_all(source: _Source, plans: list[_Plan], max_side: int) -> list[Tile
         arrays = [pixels if works[index] == sizes[index] else resized(pixels, sizes[index])
                   for pixels, index in zip(arrays, group)]
         for pixels, index in zip(arrays, group):
-            tile = _image(pixels)
-            tiles[index] = Tile(image=tile if tile.mode == "RGB" else tile.convert("RGB"), params=plans[index].params)
+            tiles[index] = Tile(image=_image(pixels), params=plans[index].params)
     return tiles
 
 
